@@ -1,0 +1,70 @@
+/* bop: a fast general-purpose memory allocator -- the C API.
+ *
+ * Every function is thread-safe and may be called before main, during thread
+ * exit and in the child of fork().  Failure never crashes: allocation
+ * functions return NULL and set errno (ENOMEM, or EINVAL for a bad alignment).
+ */
+#ifndef BOP_BOP_H
+#define BOP_BOP_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define BOP_NOEXCEPT noexcept
+#else
+#define BOP_NOEXCEPT
+#endif
+
+#define BOP_EXPORT __attribute__((visibility("default")))
+
+/* Allocate `size` bytes aligned to at least 16 (8 for sizes <= 8).  size 0
+ * returns a unique pointer that bop_dealloc accepts.  NULL + ENOMEM on failure. */
+BOP_EXPORT void* bop_alloc(size_t size) BOP_NOEXCEPT __attribute__((malloc, alloc_size(1)));
+
+/* Like bop_alloc, but the memory is zero.  Memory known to be fresh from the
+ * OS is not cleared a second time. */
+BOP_EXPORT void* bop_zalloc(size_t size) BOP_NOEXCEPT __attribute__((malloc, alloc_size(1)));
+
+/* count * size zeroed bytes; NULL + ENOMEM if the product overflows. */
+BOP_EXPORT void* bop_calloc(size_t count, size_t size) BOP_NOEXCEPT
+    __attribute__((malloc, alloc_size(1, 2)));
+
+/* `size` bytes aligned to `alignment`, which must be a power of two (any,
+ * including above the page size).  NULL + EINVAL for a bad alignment. */
+BOP_EXPORT void* bop_alloc_aligned(size_t alignment, size_t size) BOP_NOEXCEPT
+    __attribute__((malloc, alloc_size(2), alloc_align(1)));
+BOP_EXPORT void* bop_zalloc_aligned(size_t alignment, size_t size) BOP_NOEXCEPT
+    __attribute__((malloc, alloc_size(2), alloc_align(1)));
+
+/* Resize `p` keeping its content up to the smaller size.  p == NULL acts as
+ * bop_alloc; size 0 frees p and returns a fresh minimal block (glibc-compatible
+ * callers get a valid pointer, never a dangling one).  On failure returns NULL,
+ * sets ENOMEM and leaves p untouched.  The block stays in place when the new
+ * size fits; big blocks move with mremap, never by copying. */
+BOP_EXPORT void* bop_realloc(void* p, size_t size) BOP_NOEXCEPT __attribute__((alloc_size(2)));
+
+/* bop_realloc that keeps `alignment` (a power of two) for the resized block. */
+BOP_EXPORT void* bop_realloc_aligned(void* p, size_t alignment, size_t size) BOP_NOEXCEPT
+    __attribute__((alloc_size(3)));
+
+/* Free a block from any bop function (NULL is ignored), from any thread. */
+BOP_EXPORT void bop_dealloc(void* p) BOP_NOEXCEPT;
+
+/* Free with the size that was asked for (or any size between that and
+ * bop_malloc_usable_size(p)).  Checked builds verify the size. */
+BOP_EXPORT void bop_dealloc_sized(void* p, size_t size) BOP_NOEXCEPT;
+
+/* Bytes usable at p (>= the size asked for); 0 for NULL. */
+BOP_EXPORT size_t bop_malloc_usable_size(const void* p) BOP_NOEXCEPT;
+
+/* Return free memory held by this thread and the process to the OS now,
+ * instead of after the purge delay. */
+BOP_EXPORT void bop_collect(void) BOP_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+#undef BOP_NOEXCEPT
+
+#endif /* BOP_BOP_H */

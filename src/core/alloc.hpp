@@ -1,0 +1,151 @@
+// The allocator's entry points as inline functions: the fast paths live here
+// so the C API and the malloc override compile them into their own bodies.
+//
+// Fast path of alloc (sizes <= 1 KiB): TLS load, table load, pop a free-list
+// head, bump `used`.  No atomics, no calls, no size-class arithmetic.
+// Fast path of free: mask the pointer to its segment header, compare the
+// owner with our heap, push on the page's local free list.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "core/heap.hpp"
+#include "core/huge.hpp"
+#include "core/size_classes.hpp"
+#include "core/types.hpp"
+#include "platform/fatal.hpp"
+
+#define BOP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BOP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace bop::core {
+
+// Checked builds: a free-list link must stay inside its own page.
+inline void check_link(const Page* page, const Block* b, const Block* next) {
+#if BOP_CHECKED
+  if (next != nullptr && (segment_of(next) != segment_of(b) || segment_of(b)->page_of(next) != page))
+    fatal("corrupted free list (use after free or buffer overflow?)", b);
+#else
+  (void)page, (void)b, (void)next;
+#endif
+}
+
+// Takes the head block of `page`'s free list (known non-empty).
+template <bool kZero>
+inline void* page_pop(Page* page, Block* b, std::size_t size) {
+  Block* next = block_next(b);
+  check_link(page, b, next);
+  page->free = next;
+  page->used++;
+  if constexpr (kZero) {
+    // Blocks threaded from fresh OS memory are zero but for their link word.
+    if (page->free_is_zero) b->link = 0;
+    else std::memset(b, 0, size);
+  }
+  return b;
+}
+
+template <bool kZero>
+inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
+  if (BOP_LIKELY(size <= kLargeBlockMax)) {
+    unsigned cls = size_to_class(size);
+    Page* page = heap->classes[cls].first;
+    if (BOP_LIKELY(page != nullptr)) {
+      if (Block* b = page->free) return page_pop<kZero>(page, b, size);
+    }
+    return alloc_slow<kZero>(heap, size, cls);
+  }
+  return huge_alloc(size, 0, kZero);
+}
+
+template <bool kZero>
+inline void* alloc(std::size_t size) noexcept {
+  Heap* heap = tl_heap;
+  if (BOP_LIKELY(size <= kDirectMax)) {
+    std::size_t slot = direct_slot(size);
+    Page* page = heap->direct[slot];
+    if (Block* b = page->free; BOP_LIKELY(b != nullptr)) return page_pop<kZero>(page, b, size);
+    return alloc_slow<kZero>(heap, size, kDirectClass[slot]);
+  }
+  return alloc_generic<kZero>(heap, size);
+}
+
+// Any power-of-two alignment.  Most become an ordinary request of a class
+// whose blocks are naturally aligned; the rest are huge blocks.
+template <bool kZero>
+inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
+  if (BOP_UNLIKELY(alignment == 0 || (alignment & (alignment - 1)) != 0)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (alignment <= 8 || (alignment <= 16 && size > 8)) return alloc<kZero>(size);
+  unsigned cls = aligned_class(size, alignment);
+  if (cls >= kClassCount) return huge_alloc(size, alignment, kZero);
+  Heap* heap = tl_heap;
+  Page* page = heap->classes[cls].first;
+  if (page != nullptr) {
+    if (Block* b = page->free) return page_pop<kZero>(page, b, size);
+  }
+  return alloc_slow<kZero>(heap, size, cls);
+}
+
+inline void dealloc(void* p) noexcept {
+  if (BOP_UNLIKELY(p == nullptr)) return;
+  Segment* seg = segment_of(p);
+  Heap* heap = tl_heap;
+#if BOP_CHECKED
+  check_free(heap, seg, p);
+#endif
+  if (BOP_LIKELY(seg->owner == heap)) {
+    Page* page = seg->page_of(p);
+    Block* b = static_cast<Block*>(p);
+    block_set_next(b, page->local_free);
+    page->local_free = b;
+    if (BOP_UNLIKELY(--page->used == 0 || page->in_full)) page_after_free(heap, page);
+    return;
+  }
+  free_slow(heap, seg, p);
+}
+
+inline std::size_t usable_size(const void* p) noexcept {
+  if (p == nullptr) return 0;
+  Segment* seg = segment_of(p);
+  if (seg->kind == SegmentKind::kHuge) return seg->block_size;
+  return seg->page_of(p)->block_size;
+}
+
+// Resizes keeping `alignment` (0 = default).  In place while the new size
+// fits the block and does not waste more than half of it; huge blocks grow
+// and shrink by mremap.
+inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexcept {
+  if (alignment != 0 && (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (p == nullptr) return alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  Segment* seg = segment_of(p);
+#if BOP_CHECKED
+  check_free(tl_heap, seg, p);
+#endif
+  std::size_t old_size;
+  if (seg->kind == SegmentKind::kHuge) {
+    // Stays huge unless it shrinks to a size a page serves well; a stricter
+    // alignment than the block was laid out for needs a new block.
+    if (size > kLargeBlockMax / 2 && alignment <= seg->block_align)
+      return huge_realloc(seg, p, size, alignment);  // nullptr + ENOMEM: p untouched
+    old_size = seg->block_size;
+  } else {
+    old_size = seg->page_of(p)->block_size;
+    bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
+    if (size <= old_size && size >= old_size / 2 && aligned) return p;
+  }
+  void* q = alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, p, old_size < size ? old_size : size);
+  dealloc(p);
+  return q;
+}
+
+}  // namespace bop::core

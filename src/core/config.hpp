@@ -1,0 +1,59 @@
+// Compile-time geometry of the allocator.  Every constant that shapes memory
+// layout lives here so the invariants can be read in one place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bop::core {
+
+inline constexpr std::size_t KiB = 1024;
+inline constexpr std::size_t MiB = 1024 * KiB;
+
+// A segment is a 4 MiB, 4 MiB-aligned piece of address space owned by one
+// thread heap.  Its header (Segment, with one Page record per page) sits at
+// its start, so `(p - 1) & ~kSegmentMask` finds the header of any block p.
+// (The -1 lets a huge block start exactly one segment after its header, which
+// is how alignments >= 4 MiB are served.)
+inline constexpr unsigned kSegmentShift = 22;
+inline constexpr std::size_t kSegmentSize = std::size_t{1} << kSegmentShift;
+inline constexpr std::uintptr_t kSegmentMask = kSegmentSize - 1;
+
+// Segments come in kinds by page size.  Page 0 of small and medium segments
+// holds the header; the large kind has one page starting at kLargeDataOffset.
+enum class SegmentKind : std::uint8_t { kSmall = 0, kMedium = 1, kLarge = 2, kHuge = 3 };
+inline constexpr unsigned kSmallPageShift = 16;   // 64 KiB pages, blocks <= 8 KiB
+inline constexpr unsigned kMediumPageShift = 19;  // 512 KiB pages, blocks <= 64 KiB
+inline constexpr std::size_t kSmallBlockMax = 8 * KiB;
+inline constexpr std::size_t kMediumBlockMax = 64 * KiB;
+inline constexpr std::size_t kLargeBlockMax = 512 * KiB;  // above: huge, one mapping each
+inline constexpr std::size_t kLargeDataOffset = 64 * KiB;
+inline constexpr std::size_t kMaxPagesPerSegment = kSegmentSize >> kSmallPageShift;  // 64
+
+// Blocks are naturally aligned up to this (the smallest page size); larger
+// alignments are served as huge blocks.
+inline constexpr std::size_t kMaxNaturalAlign = std::size_t{1} << kSmallPageShift;
+
+// Huge blocks: the header takes one OS page before the block.
+inline constexpr std::size_t kHugeHeaderSize = 4096;
+
+// Sizes up to kDirectMax find their page through one table load.
+inline constexpr std::size_t kDirectMax = 1024;
+inline constexpr std::size_t kDirectSlots = kDirectMax / 8 + 1;
+
+// When a page's free list runs dry, at most this many bytes of fresh blocks
+// are threaded onto it at once: touching memory lazily keeps RSS honest.
+inline constexpr std::size_t kExtendBytes = 4 * KiB;
+
+// Frees to another thread's heap are batched; one atomic exchange hands a
+// whole batch over.
+inline constexpr unsigned kRemoteSlots = 8;
+inline constexpr unsigned kRemoteBatch = 64;
+
+// Empty segments kept (purged) for reuse before they are unmapped.
+inline constexpr unsigned kSegmentCacheMax = 16;
+// Freed huge mappings kept for reuse.
+inline constexpr unsigned kHugeCacheMax = 16;
+inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;
+
+}  // namespace bop::core

@@ -1,0 +1,403 @@
+#include "core/heap.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "core/alloc.hpp"
+#include "core/process.hpp"
+#include "core/segment.hpp"
+#include "platform/fatal.hpp"
+#include "platform/os.hpp"
+#include "platform/spin_lock.hpp"
+
+namespace bop::core {
+namespace {
+
+// ---------------------------------------------------------------------------
+// The sentinel: a heap whose direct slots all point at one page with no free
+// block, so a thread without a heap takes the slow path on its first call.
+// ---------------------------------------------------------------------------
+constinit Page g_empty_page{};
+
+constinit Heap g_sentinel(&g_empty_page, /*sentinel=*/true);
+
+// For each class served through the direct table: its first and last slot.
+struct SlotRange {
+  std::uint8_t first, last;
+};
+constexpr auto kClassSlots = [] {
+  std::array<SlotRange, kClassCount> ranges{};
+  for (auto& r : ranges) r = {1, 0};  // empty
+  for (std::size_t slot = kDirectSlots; slot-- > 0;) {
+    auto& r = ranges[kDirectClass[slot]];
+    if (r.first > r.last) r.last = static_cast<std::uint8_t>(slot);
+    r.first = static_cast<std::uint8_t>(slot);
+  }
+  return ranges;
+}();
+
+// ---------------------------------------------------------------------------
+// Heap pool: heaps of exited threads wait here, with all their pages, for the
+// next thread.  Heap records come from an OS-backed arena: never from malloc.
+// ---------------------------------------------------------------------------
+SpinLock g_pool_lock;
+Heap* g_pool = nullptr;
+char* g_arena_next = nullptr;
+char* g_arena_end = nullptr;
+pthread_key_t g_exit_key;
+bool g_exit_key_ready = false;
+
+Heap* heap_new_record() noexcept {
+  constexpr std::size_t kChunk = 256 * KiB;
+  std::size_t need = (sizeof(Heap) + 63) & ~std::size_t{63};
+  if (g_arena_next == nullptr || g_arena_end - g_arena_next < static_cast<std::ptrdiff_t>(need)) {
+    void* chunk = os::map_aligned(kChunk, os::kPageSize);
+    if (chunk == nullptr) return nullptr;
+    g_arena_next = static_cast<char*>(chunk);
+    g_arena_end = g_arena_next + kChunk;
+  }
+  Heap* h = new (g_arena_next) Heap(&g_empty_page);
+  g_arena_next += need;
+  return h;
+}
+
+// Points the direct slots of class `cls` at its current page.
+inline void update_direct(Heap* heap, unsigned cls) noexcept {
+  SlotRange r = kClassSlots[cls];
+  Page* page = heap->classes[cls].first;
+  if (page == nullptr) page = &g_empty_page;
+  for (unsigned slot = r.first; slot <= r.last; ++slot) heap->direct[slot] = page;
+}
+
+// Threads the next run of never-used blocks onto the free list.
+void page_extend(Page* page) noexcept {
+  Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+  std::size_t size = page->block_size;
+  std::size_t per_run = kExtendBytes / size;
+  std::uint32_t n = static_cast<std::uint32_t>(per_run == 0 ? 1 : per_run);
+  if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
+  char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
+  for (std::uint32_t i = 0; i + 1 < n; ++i)
+    block_set_next(reinterpret_cast<Block*>(start + i * size), reinterpret_cast<Block*>(start + (i + 1) * size));
+  block_set_next(reinterpret_cast<Block*>(start + (n - 1) * size), nullptr);
+  page->free = reinterpret_cast<Block*>(start);
+  page->reserved += n;
+  page->free_is_zero = page->is_zero;
+}
+
+// Makes page->free non-empty if the page has any block left.
+bool page_refill(Page* page) noexcept {
+  if (page->free != nullptr) return true;
+  if (page->local_free != nullptr) {
+    page->free = page->local_free;
+    page->local_free = nullptr;
+    page->free_is_zero = false;
+    return true;
+  }
+  if (page->reserved < page->capacity) {
+    page_extend(page);
+    return true;
+  }
+  return false;
+}
+
+void page_unlink(Heap* heap, Page* page) noexcept {
+  if (page->in_full) {
+    queue_remove(heap->full, page);
+    page->in_full = false;
+  } else {
+    unsigned cls = page->size_class;
+    bool was_current = heap->classes[cls].first == page;
+    queue_remove(heap->classes[cls], page);
+    if (was_current) update_direct(heap, cls);
+  }
+}
+
+// A block whose owner is this heap goes back to its page (used for blocks
+// that other threads handed over, and by page_after_free's callers).
+void free_local_block(Heap* heap, Segment* seg, Block* b) noexcept {
+  Page* page = seg->page_of(b);
+  block_set_next(b, page->local_free);
+  page->local_free = b;
+  if (--page->used == 0 || page->in_full) page_after_free(heap, page);
+}
+
+// Takes every block other threads handed to this heap: one atomic exchange.
+void drain_remote(Heap* heap) noexcept {
+  Block* b = heap->remote_in.exchange(nullptr, std::memory_order_acquire);
+  while (b != nullptr) {
+    Block* next = block_next(b);
+#if BOP_CHECKED
+    check_free(heap, segment_of(b), b);
+#endif
+    free_local_block(heap, segment_of(b), b);
+    b = next;
+  }
+}
+
+void remote_flush(RemoteBatch& batch) noexcept {
+  if (batch.count == 0) return;
+  Heap* owner = batch.heap;
+  Block* old = owner->remote_in.load(std::memory_order_relaxed);
+  do {
+    block_set_next(batch.tail, old);
+  } while (!owner->remote_in.compare_exchange_weak(old, batch.head, std::memory_order_release,
+                                                   std::memory_order_relaxed));
+  batch.head = batch.tail = nullptr;
+  batch.count = 0;
+}
+
+void remote_flush_all(Heap* heap) noexcept {
+  for (auto& batch : heap->remote_out) remote_flush(batch);
+}
+
+// Frees owned by another heap are batched per owner; a batch is handed over
+// with one CAS when full, on housekeeping, and at thread exit.
+void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
+  Heap* owner = seg->owner;
+  unsigned slot = static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
+  RemoteBatch& batch = heap->remote_out[slot];
+  if (batch.heap != owner) {
+    remote_flush(batch);
+    batch.heap = owner;
+  }
+  block_set_next(b, batch.head);
+  batch.head = b;
+  if (batch.tail == nullptr) batch.tail = b;
+  if (++batch.count >= kRemoteBatch) remote_flush(batch);
+}
+
+// Drains, purges and trims for a heap this thread holds exclusively.
+void heap_housekeeping(Heap* heap, bool force) noexcept {
+  remote_flush_all(heap);
+  drain_remote(heap);
+  heap_purge(heap, clock_ms32(os::now_ms()), force);
+}
+
+// Housekeeping of one pooled heap whose thread exited, so its free memory
+// goes back to the OS even if no thread ever adopts it.
+void collect_one_pooled(bool force) noexcept {
+  Heap* h;
+  {
+    LockGuard guard(g_pool_lock);
+    h = g_pool;
+    if (h == nullptr) return;
+    g_pool = h->next_in_pool;
+  }
+  heap_housekeeping(h, force);
+  LockGuard guard(g_pool_lock);
+  h->next_in_pool = g_pool;
+  g_pool = h;
+}
+
+Heap* heap_init_thread() noexcept {
+  process_init();
+  Heap* h;
+  {
+    LockGuard guard(g_pool_lock);
+    h = g_pool;
+    if (h != nullptr) {
+      g_pool = h->next_in_pool;
+      h->next_in_pool = nullptr;
+    } else {
+      h = heap_new_record();
+    }
+  }
+  if (h == nullptr) return nullptr;
+  tl_heap = h;
+  // Registers the exit hook.  Done after tl_heap is set: should libc allocate
+  // here, that allocation is served by this heap.
+  if (g_exit_key_ready) pthread_setspecific(g_exit_key, h);
+  return h;
+}
+
+}  // namespace
+
+thread_local Heap* tl_heap __attribute__((tls_model("initial-exec"))) = &g_sentinel;
+
+void process_init_thread_exit_key() noexcept {
+  if (pthread_key_create(&g_exit_key, heap_thread_exit) == 0) g_exit_key_ready = true;
+}
+
+Heap* heap_get_or_init() noexcept {
+  Heap* h = tl_heap;
+  if (h->is_sentinel) h = heap_init_thread();
+  return h;
+}
+
+template <bool kZero>
+void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
+  if (heap->is_sentinel) {
+    heap = heap_get_or_init();
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  // Housekeeping rides on the slow path: it runs every time a page's free
+  // list runs dry, which is often enough to keep remote frees flowing back.
+  if ((++heap->slow_calls & 63) == 0) {
+    heap_housekeeping(heap, false);
+    segment_cache_trim(false);
+    huge_cache_trim(false);
+    collect_one_pooled(false);
+  } else if (heap->remote_in.load(std::memory_order_relaxed) != nullptr) {
+    drain_remote(heap);
+  }
+
+  PageQueue& queue = heap->classes[cls];
+  for (Page* page = queue.first; page != nullptr;) {
+    Page* next = page->next;
+    if (page_refill(page)) {
+      if (page != queue.first) {
+        queue_remove(queue, page);
+        queue_push_front(queue, page);
+      }
+      update_direct(heap, cls);
+      return page_pop<kZero>(page, page->free, size);
+    }
+    // No block left: park it on the full list until a free comes back.
+    queue_remove(queue, page);
+    page->in_full = true;
+    queue_push_back(heap->full, page);
+    page = next;
+  }
+
+  Page* page = page_acquire(heap, cls);
+  if (page == nullptr) {
+    // Out of address space or memory: give back what we can and retry once.
+    heap_housekeeping(heap, true);
+    segment_cache_trim(true);
+    huge_cache_trim(true);
+    page = page_acquire(heap, cls);
+    if (page == nullptr) {
+      update_direct(heap, cls);
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  queue_push_front(queue, page);
+  update_direct(heap, cls);
+  page_extend(page);
+  return page_pop<kZero>(page, page->free, size);
+}
+
+template void* alloc_slow<false>(Heap*, std::size_t, unsigned) noexcept;
+template void* alloc_slow<true>(Heap*, std::size_t, unsigned) noexcept;
+
+void page_after_free(Heap* heap, Page* page) noexcept {
+  unsigned cls = page->size_class;
+  if (page->in_full) {
+    // A block came back to a full page: it can serve again.  Queue it second,
+    // behind the current page, so it is found on the next refill.
+    queue_remove(heap->full, page);
+    page->in_full = false;
+    PageQueue& queue = heap->classes[cls];
+    if (queue.first == nullptr) {
+      queue_push_front(queue, page);
+      update_direct(heap, cls);
+    } else {
+      page->prev = queue.first;
+      page->next = queue.first->next;
+      if (page->next != nullptr) page->next->prev = page; else queue.last = page;
+      queue.first->next = page;
+    }
+  }
+  if (page->used != 0) return;
+  // Empty.  Keep the class's only page to avoid thrashing on a
+  // malloc/free loop; otherwise the page goes back to its segment.
+  PageQueue& queue = heap->classes[cls];
+  if (queue.first == page && queue.last == page) return;
+  page_unlink(heap, page);
+  page_release(heap, page);
+}
+
+void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
+  if (seg->kind == SegmentKind::kHuge) {
+    huge_free(seg);
+    return;
+  }
+  if (heap->is_sentinel) {
+    heap = heap_get_or_init();
+    if (heap == nullptr) fatal("out of memory for a thread heap while freeing", p);
+    if (seg->owner == heap) {
+      free_local_block(heap, seg, static_cast<Block*>(p));
+      return;
+    }
+  }
+  free_remote(heap, seg, static_cast<Block*>(p));
+}
+
+void heap_thread_exit(void* arg) noexcept {
+  Heap* heap = static_cast<Heap*>(arg);
+  if (heap == nullptr || heap->is_sentinel) return;
+  heap_housekeeping(heap, false);
+  // Later frees in this thread (other destructors) install a heap again.
+  tl_heap = &g_sentinel;
+  LockGuard guard(g_pool_lock);
+  heap->next_in_pool = g_pool;
+  g_pool = heap;
+}
+
+void heap_collect_all() noexcept {
+  Heap* heap = tl_heap;
+  if (!heap->is_sentinel) heap_housekeeping(heap, true);
+  // Every pooled heap once: pop them all, collect, put them back.
+  Heap* list;
+  {
+    LockGuard guard(g_pool_lock);
+    list = g_pool;
+    g_pool = nullptr;
+  }
+  Heap* last = nullptr;
+  for (Heap* h = list; h != nullptr; h = h->next_in_pool) {
+    heap_housekeeping(h, true);
+    last = h;
+  }
+  if (last != nullptr) {
+    LockGuard guard(g_pool_lock);
+    last->next_in_pool = g_pool;
+    g_pool = list;
+  }
+  segment_cache_trim(true);
+  huge_cache_trim(true);
+}
+
+void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
+#if BOP_CHECKED
+  if (!segment_is_registered(reinterpret_cast<const char*>(p) - 1))
+    fatal("free of a pointer bop did not allocate", p);
+  if (seg->kind == SegmentKind::kHuge) {
+    if (seg->owner != nullptr || reinterpret_cast<const char*>(seg) + seg->block_offset != p)
+      fatal("invalid free of a huge block (interior pointer?)", p);
+    if (seg->huge_freed) fatal("double free of a huge block", p);
+    return;
+  }
+  Page* page = seg->page_of(p);
+  if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
+  std::size_t offset = static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
+  if (offset % page->block_size != 0 || offset / page->block_size >= page->reserved)
+    fatal("free of a pointer that is not the start of a block", p);
+  if (seg->owner != heap) return;  // the owner checks when it drains the handed-over batch
+  // A freed block's link decodes to null or into its own page; only then can
+  // it be a double free, and only then do we walk the lists.
+  const Block* b = static_cast<const Block*>(p);
+  const Block* link = block_next(b);
+  if (link != nullptr && (segment_of(link) != seg || seg->page_of(link) != page)) return;
+  for (const Block* f = page->free; f != nullptr; f = block_next(f))
+    if (f == b) fatal("double free", p);
+  for (const Block* f = page->local_free; f != nullptr; f = block_next(f))
+    if (f == b) fatal("double free", p);
+#else
+  (void)heap, (void)seg, (void)p;
+#endif
+}
+
+void heap_fork_prepare() noexcept { g_pool_lock.lock(); }
+void heap_fork_parent() noexcept { g_pool_lock.unlock(); }
+void heap_fork_child() noexcept { g_pool_lock.reset(); }
+
+}  // namespace bop::core

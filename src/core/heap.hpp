@@ -1,0 +1,42 @@
+// Thread heaps: the slow paths behind alloc.hpp's inline fast paths.
+#pragma once
+
+#include <cstddef>
+
+#include "core/types.hpp"
+
+namespace bop::core {
+
+// The calling thread's heap.  Starts as the sentinel (whose pages are all
+// empty), so a thread's first allocation falls into the slow path, which
+// installs a real heap.  initial-exec TLS: one %fs-relative load.
+extern thread_local Heap* tl_heap __attribute__((tls_model("initial-exec")));
+
+// Refills from class `cls` and pops a block (zeroed past... see alloc.hpp).
+// Returns nullptr with errno = ENOMEM when memory is exhausted.
+template <bool kZero>
+void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept;
+
+// A local free made the page empty or un-full.
+void page_after_free(Heap* heap, Page* page) noexcept;
+
+// Frees that are not local to the calling thread's heap: remote and huge.
+void free_slow(Heap* heap, Segment* seg, void* p) noexcept;
+
+// The calling thread's heap, installing one if it has none.
+Heap* heap_get_or_init() noexcept;
+
+// Thread exit (pthread key destructor): hand everything back, pool the heap.
+void heap_thread_exit(void* heap) noexcept;
+
+// Returns free memory of this thread and of abandoned heaps to the OS now.
+void heap_collect_all() noexcept;
+
+// Checked builds: aborts on a double or invalid free.
+void check_free(Heap* heap, Segment* seg, const void* p) noexcept;
+
+void heap_fork_prepare() noexcept;
+void heap_fork_parent() noexcept;
+void heap_fork_child() noexcept;
+
+}  // namespace bop::core

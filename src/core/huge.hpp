@@ -1,0 +1,24 @@
+// Huge blocks (above kLargeBlockMax, or aligned beyond kMaxNaturalAlign): one
+// mapping each, with a Segment header in the OS page before the block.  Freed
+// mappings are cached for reuse (page faults are expensive) and purged after
+// the purge delay; realloc moves them with mremap, never by copying.
+#pragma once
+
+#include <cstddef>
+
+#include "core/types.hpp"
+
+namespace bop::core {
+
+void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+void huge_free(Segment* seg) noexcept;
+// Resizes in place or by moving pages; nullptr (errno = ENOMEM) if neither works.
+void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignment) noexcept;
+// Purges cached mappings older than the purge delay (all if force).
+void huge_cache_trim(bool force) noexcept;
+
+void huge_fork_prepare() noexcept;
+void huge_fork_parent() noexcept;
+void huge_fork_child() noexcept;
+
+}  // namespace bop::core

@@ -1,0 +1,87 @@
+#include "core/process.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+
+#include "core/heap.hpp"
+#include "core/huge.hpp"
+#include "core/segment.hpp"
+#include "platform/fatal.hpp"
+#include "platform/os.hpp"
+
+namespace bop::core {
+
+#if BOP_CHECKED
+std::uintptr_t g_link_key = 0;
+#endif
+
+namespace {
+
+enum : int { kUninitialized, kInitializing, kReady };
+std::atomic<int> g_state{kUninitialized};
+thread_local bool tl_initializing __attribute__((tls_model("initial-exec"))) = false;
+
+// Locks are taken in one order (heap pool, segment cache, huge cache) so the
+// child of fork() finds none of them held mid-update.
+void fork_prepare() {
+  heap_fork_prepare();
+  segment_fork_prepare();
+  huge_fork_prepare();
+}
+void fork_parent() {
+  huge_fork_parent();
+  segment_fork_parent();
+  heap_fork_parent();
+}
+void fork_child() {
+  huge_fork_child();
+  segment_fork_child();
+  heap_fork_child();
+}
+
+// Parses a decimal environment variable; getenv does not allocate.
+bool env_number(const char* name, std::uint64_t& out) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return false;
+  std::uint64_t value = 0;
+  for (; *text != '\0'; ++text) {
+    if (*text < '0' || *text > '9') return false;
+    value = value * 10 + static_cast<std::uint64_t>(*text - '0');
+  }
+  out = value;
+  return true;
+}
+
+void read_options() {
+  std::uint64_t value;
+  if (env_number("BOP_PURGE_DELAY_MS", value)) {
+    g_purge_delay_ms = static_cast<std::uint32_t>(value > 3600000 ? 3600000 : value);
+  }
+}
+
+}  // namespace
+
+void process_init() noexcept {
+  if (g_state.load(std::memory_order_acquire) == kReady || tl_initializing) return;
+  int expected = kUninitialized;
+  if (!g_state.compare_exchange_strong(expected, kInitializing, std::memory_order_acq_rel)) {
+    while (g_state.load(std::memory_order_acquire) != kReady) sched_yield();
+    return;
+  }
+  tl_initializing = true;
+  if (os::os_page_size() != os::kPageSize) fatal("unsupported OS page size (bop needs 4 KiB)");
+#if BOP_CHECKED
+  g_link_key = os::random_u64();
+#endif
+  read_options();
+  process_init_thread_exit_key();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  tl_initializing = false;
+  g_state.store(kReady, std::memory_order_release);
+}
+
+}  // namespace bop::core

@@ -1,0 +1,272 @@
+#include "core/segment.hpp"
+
+#include <atomic>
+#include <cstring>
+
+#include "platform/os.hpp"
+#include "platform/spin_lock.hpp"
+
+namespace bop::core {
+
+std::uint32_t g_purge_delay_ms = 250;
+
+// ---------------------------------------------------------------------------
+// Page queues (intrusive doubly linked lists).
+// ---------------------------------------------------------------------------
+void queue_push_front(PageQueue& q, Page* page) noexcept {
+  page->prev = nullptr;
+  page->next = q.first;
+  if (q.first != nullptr) q.first->prev = page; else q.last = page;
+  q.first = page;
+}
+
+void queue_push_back(PageQueue& q, Page* page) noexcept {
+  page->next = nullptr;
+  page->prev = q.last;
+  if (q.last != nullptr) q.last->next = page; else q.first = page;
+  q.last = page;
+}
+
+void queue_remove(PageQueue& q, Page* page) noexcept {
+  if (page->prev != nullptr) page->prev->next = page->next; else q.first = page->next;
+  if (page->next != nullptr) page->next->prev = page->prev; else q.last = page->prev;
+  page->next = page->prev = nullptr;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Global cache of empty, purged segments: reusing one costs no mmap.
+// ---------------------------------------------------------------------------
+SpinLock g_cache_lock;
+Segment* g_cache[kSegmentCacheMax];
+unsigned g_cache_count = 0;
+
+// ---------------------------------------------------------------------------
+// Checked builds: one bit per 4 MiB of the 47-bit address space tells whether
+// a segment of ours lives there (4 MiB of lazily touched address space).
+// ---------------------------------------------------------------------------
+constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
+std::atomic<std::atomic<std::uint64_t>*> g_registry{nullptr};
+
+std::atomic<std::uint64_t>* registry() noexcept {
+  auto* r = g_registry.load(std::memory_order_acquire);
+  if (r != nullptr) return r;
+  void* fresh = os::map_aligned(kRegistryBits / 8, os::kPageSize);
+  if (fresh == nullptr) return nullptr;
+  auto* expected = static_cast<std::atomic<std::uint64_t>*>(nullptr);
+  auto* mine = static_cast<std::atomic<std::uint64_t>*>(fresh);
+  if (!g_registry.compare_exchange_strong(expected, mine)) {
+    os::unmap(fresh, kRegistryBits / 8);
+    return expected;
+  }
+  return mine;
+}
+
+constexpr std::size_t kPageShiftOf[3] = {kSmallPageShift, kMediumPageShift, kSegmentShift};
+
+void segment_format(Segment* seg, Heap* heap, SegmentKind kind, bool is_zero) noexcept {
+  unsigned k = static_cast<unsigned>(kind);
+  seg->owner = heap;
+  seg->kind = kind;
+  seg->page_shift = static_cast<std::uint8_t>(kPageShiftOf[k]);
+  seg->page_count = static_cast<std::uint8_t>(kSegmentSize >> kPageShiftOf[k]);
+  seg->pages_in_use = 0;
+  seg->dirty_pages = 0;
+  seg->next = seg->prev = nullptr;
+  seg->in_free_list = false;
+  // Page 0 holds this header, except in large segments whose single page
+  // starts after it (at kLargeDataOffset).
+  unsigned first = kind == SegmentKind::kLarge ? 0u : 1u;
+  seg->free_mask = 0;
+  for (unsigned i = 0; i < seg->page_count; ++i) {
+    Page* page = &seg->pages[i];
+    std::memset(static_cast<void*>(page), 0, sizeof(Page));
+    page->index = static_cast<std::uint8_t>(i);
+    page->is_zero = is_zero;
+    if (i >= first) seg->free_mask |= std::uint64_t{1} << i;
+  }
+}
+
+Segment* segment_acquire(Heap* heap, SegmentKind kind) noexcept {
+  Segment* seg = nullptr;
+  {
+    LockGuard guard(g_cache_lock);
+    if (g_cache_count > 0) seg = g_cache[--g_cache_count];
+  }
+  if (seg == nullptr) {
+    seg = static_cast<Segment*>(os::map_aligned(kSegmentSize, kSegmentSize));
+    if (seg == nullptr) return nullptr;
+#if BOP_CHECKED
+    segment_register(seg, kSegmentSize, true);
+#endif
+  }
+  // Cached segments were purged whole, so their pages read as zero too.
+  segment_format(seg, heap, kind, true);
+  return seg;
+}
+
+void segment_release(Segment* seg) noexcept {
+  {
+    LockGuard guard(g_cache_lock);
+    if (g_cache_count < kSegmentCacheMax) {
+      seg->owner = nullptr;
+      g_cache[g_cache_count++] = seg;
+      return;
+    }
+  }
+#if BOP_CHECKED
+  segment_register(seg, kSegmentSize, false);
+#endif
+  os::unmap(seg, kSegmentSize);
+}
+
+void free_list_push(Heap* heap, Segment* seg) noexcept {
+  if (seg->in_free_list) return;
+  Segment*& head = heap->with_free_pages[static_cast<unsigned>(seg->kind)];
+  seg->prev = nullptr;
+  seg->next = head;
+  if (head != nullptr) head->prev = seg;
+  head = seg;
+  seg->in_free_list = true;
+}
+
+void free_list_remove(Heap* heap, Segment* seg) noexcept {
+  if (!seg->in_free_list) return;
+  Segment*& head = heap->with_free_pages[static_cast<unsigned>(seg->kind)];
+  if (seg->prev != nullptr) seg->prev->next = seg->next; else head = seg->next;
+  if (seg->next != nullptr) seg->next->prev = seg->prev;
+  seg->next = seg->prev = nullptr;
+  seg->in_free_list = false;
+}
+
+std::size_t page_bytes(const Segment* seg) {
+  if (seg->kind == SegmentKind::kLarge) return kSegmentSize - kLargeDataOffset;
+  return std::size_t{1} << seg->page_shift;
+}
+
+void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
+  queue_remove(heap->purge_queue, page);
+  page->in_purge_queue = false;
+  seg->dirty_pages--;
+  os::purge(seg->page_start(page), page_bytes(seg));
+  page->is_zero = true;
+}
+
+// An empty segment whose pages are all purged leaves the heap.
+void segment_maybe_release(Heap* heap, Segment* seg) noexcept {
+  if (seg->pages_in_use != 0 || seg->dirty_pages != 0) return;
+  free_list_remove(heap, seg);
+  segment_release(seg);
+}
+
+}  // namespace
+
+Page* page_acquire(Heap* heap, unsigned cls) noexcept {
+  SegmentKind kind = class_kind(cls);
+  Segment* seg = heap->with_free_pages[static_cast<unsigned>(kind)];
+  if (seg == nullptr) {
+    seg = segment_acquire(heap, kind);
+    if (seg == nullptr) return nullptr;
+    free_list_push(heap, seg);
+  }
+  // Lowest free page first keeps a segment's used part dense; a page still
+  // waiting for its purge is reused as is (no page faults) and leaves the queue.
+  unsigned i = static_cast<unsigned>(__builtin_ctzll(seg->free_mask));
+  seg->free_mask &= ~(std::uint64_t{1} << i);
+  seg->pages_in_use++;
+  if (seg->free_mask == 0) free_list_remove(heap, seg);
+
+  Page* page = &seg->pages[i];
+  if (page->in_purge_queue) {  // reuse before its purge: memory is dirty
+    queue_remove(heap->purge_queue, page);
+    page->in_purge_queue = false;
+    seg->dirty_pages--;
+    page->is_zero = false;
+  }
+  std::uint32_t size = kClassSize[cls];
+  page->free = nullptr;
+  page->local_free = nullptr;
+  page->used = 0;
+  page->reserved = 0;
+  page->block_size = size;
+  page->capacity = static_cast<std::uint32_t>(page_bytes(seg) / size);
+  page->size_class = static_cast<std::uint8_t>(cls);
+  page->in_use = true;
+  page->in_full = false;
+  page->free_is_zero = false;
+  page->next = page->prev = nullptr;
+  return page;
+}
+
+void page_release(Heap* heap, Page* page) noexcept {
+  Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+  page->in_use = false;
+  page->block_size = 0;
+  page->free = page->local_free = nullptr;
+  seg->pages_in_use--;
+  seg->free_mask |= std::uint64_t{1} << page->index;
+  free_list_push(heap, seg);
+  if (page->reserved == 0 && page->is_zero) {  // never touched: nothing to purge
+    segment_maybe_release(heap, seg);
+    return;
+  }
+  page->is_zero = false;
+  page->freed_at_ms = clock_ms32(os::now_ms());
+  page->in_purge_queue = true;
+  seg->dirty_pages++;
+  queue_push_back(heap->purge_queue, page);
+  if (g_purge_delay_ms == 0) heap_purge(heap, page->freed_at_ms, true);
+}
+
+void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept {
+  // The queue is in release order, so stop at the first page still young.
+  while (Page* page = heap->purge_queue.first) {
+    if (!force && static_cast<std::uint32_t>(now_ms - page->freed_at_ms) < g_purge_delay_ms) break;
+    Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+    page_purge(heap, seg, page);
+    segment_maybe_release(heap, seg);
+  }
+}
+
+void segment_cache_trim(bool force) noexcept {
+  Segment* victims[kSegmentCacheMax];
+  unsigned n = 0;
+  {
+    LockGuard guard(g_cache_lock);
+    unsigned keep = force ? 0u : kSegmentCacheMax / 2;
+    while (g_cache_count > keep) victims[n++] = g_cache[--g_cache_count];
+  }
+  for (unsigned i = 0; i < n; ++i) {
+#if BOP_CHECKED
+    segment_register(victims[i], kSegmentSize, false);
+#endif
+    os::unmap(victims[i], kSegmentSize);
+  }
+}
+
+bool segment_is_registered(const void* p) noexcept {
+  auto* r = registry();
+  if (r == nullptr) return true;  // cannot tell: do not accuse
+  std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) >> kSegmentShift) & (kRegistryBits - 1);
+  return (r[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
+}
+
+void segment_register(const void* segment, std::size_t size, bool live) noexcept {
+  auto* r = registry();
+  if (r == nullptr) return;
+  std::uintptr_t first = reinterpret_cast<std::uintptr_t>(segment) >> kSegmentShift;
+  std::uintptr_t count = (size + kSegmentSize - 1) >> kSegmentShift;
+  for (std::uintptr_t i = 0; i < count; ++i) {
+    std::uintptr_t bit = (first + i) & (kRegistryBits - 1);
+    std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+    if (live) r[bit / 64].fetch_or(mask, std::memory_order_relaxed);
+    else r[bit / 64].fetch_and(~mask, std::memory_order_relaxed);
+  }
+}
+
+void segment_fork_prepare() noexcept { g_cache_lock.lock(); }
+void segment_fork_parent() noexcept { g_cache_lock.unlock(); }
+void segment_fork_child() noexcept { g_cache_lock.reset(); }
+
+}  // namespace bop::core

@@ -1,0 +1,45 @@
+// Segments and pages: carving 4 MiB segments into pages for a heap, giving
+// pages back, and returning their memory to the OS after the purge delay.
+#pragma once
+
+#include <cstdint>
+
+#include "core/types.hpp"
+
+namespace bop::core {
+
+// A fresh page of size class `cls` for `heap`, with no block carved yet;
+// nullptr when the OS has no memory left.
+Page* page_acquire(Heap* heap, unsigned cls) noexcept;
+
+// `page` has no block in use: it goes back to its segment and waits in the
+// heap's purge queue (its memory stays until the purge delay has passed).
+void page_release(Heap* heap, Page* page) noexcept;
+
+// Purges free pages that waited longer than the purge delay (all of them if
+// `force`), and releases segments that became entirely free and clean.
+void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept;
+
+// Gives purged cached segments back to the OS (all if `force`).
+void segment_cache_trim(bool force) noexcept;
+
+// Checked builds: is p inside a live segment of ours?
+bool segment_is_registered(const void* p) noexcept;
+void segment_register(const void* segment, std::size_t size, bool live) noexcept;
+
+// Fork: hold/release/reset the global locks of this file.
+void segment_fork_prepare() noexcept;
+void segment_fork_parent() noexcept;
+void segment_fork_child() noexcept;
+
+// The purge delay in milliseconds (BOP_PURGE_DELAY_MS; 0 = purge at once).
+extern std::uint32_t g_purge_delay_ms;
+
+// Zero-size queue helpers, shared by heap.cpp.
+void queue_push_front(PageQueue& q, Page* page) noexcept;
+void queue_push_back(PageQueue& q, Page* page) noexcept;
+void queue_remove(PageQueue& q, Page* page) noexcept;
+
+inline std::uint32_t clock_ms32(std::uint64_t ms) { return static_cast<std::uint32_t>(ms); }
+
+}  // namespace bop::core

@@ -1,0 +1,123 @@
+// The allocator's data structures: pages, segments and thread heaps.
+//
+// Ownership rule that keeps the fast paths free of atomics: every page and
+// every segment belongs to exactly one heap, and only the thread that holds
+// that heap touches them.  Another thread that frees a block never touches the
+// page; it batches the block and hands the batch to the owning heap's
+// `remote_in` list with one atomic exchange (see heap.cpp).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/block.hpp"
+#include "core/config.hpp"
+#include "core/size_classes.hpp"
+
+namespace bop::core {
+
+struct Heap;
+struct Segment;
+
+// One page: blocks of one size class.  Free blocks are sharded over two lists
+// so the allocation fast path is a pop from `free`, and local frees push on
+// `local_free`; when `free` runs dry the slow path swaps them.  That swap is
+// the heap's regular point to do housekeeping (collect remote frees, purge).
+struct Page {
+  Block* free;                // blocks the owner allocates from next
+  Block* local_free;          // blocks the owner freed since the last swap
+  std::uint32_t used;         // blocks handed out (including ones in remote transit)
+  std::uint32_t capacity;     // blocks that fit in the page
+  std::uint32_t reserved;     // blocks carved so far (the rest were never touched)
+  std::uint32_t block_size;   // bytes; 0 while the page is unassigned
+  std::uint8_t size_class;
+  std::uint8_t index;         // position in the segment
+  // Flags as bits so 64 page records plus the header fit one 4 KiB OS page.
+  bool in_use : 1;            // assigned to a size class
+  bool in_full : 1;           // no free block: parked on the heap's full list
+  bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
+  bool free_is_zero : 1;      // every block on `free` is zero past its link word
+  bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
+  std::uint32_t freed_at_ms;  // when it became free (purge clock)
+  Page* next;                 // class queue, full list or purge queue
+  Page* prev;
+};
+
+// A page list threaded through Page::next/prev.
+struct PageQueue {
+  Page* first = nullptr;
+  Page* last = nullptr;
+};
+
+// Header at the start of every segment (and of every huge block's mapping).
+struct Segment {
+  Heap* owner;            // nullptr for huge blocks (they never match a heap)
+  SegmentKind kind;
+  std::uint8_t page_shift;
+  std::uint8_t page_count;    // pages in the segment (page 0 is the header for small/medium)
+  std::uint8_t pages_in_use;  // pages assigned to a size class
+  std::uint8_t dirty_pages;   // free pages still waiting in the purge queue
+  std::uint64_t free_mask;    // bit i set: page i is free
+  Segment* next;              // heap's list of segments with a free page of this kind
+  Segment* prev;
+  bool in_free_list;
+  // Huge blocks only.
+  std::size_t mapping_size;  // bytes mapped from the header on
+  std::size_t block_offset;  // block start - header
+  std::size_t block_size;    // usable bytes of the block
+  std::size_t block_align;   // alignment the block was laid out for
+  std::uint32_t freed_at_ms;
+  bool huge_freed;           // sits in the huge cache
+  Page pages[kMaxPagesPerSegment];
+
+  char* page_start(const Page* page) const {
+    const char* base = reinterpret_cast<const char*>(this);
+    if (kind == SegmentKind::kLarge) return const_cast<char*>(base) + kLargeDataOffset;
+    return const_cast<char*>(base) + (std::size_t{page->index} << page_shift);
+  }
+  Page* page_of(const void* p) {
+    std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(this);
+    return &pages[offset >> page_shift];
+  }
+};
+static_assert(sizeof(Segment) <= kHugeHeaderSize, "a huge block's header must fit one OS page");
+static_assert(sizeof(Segment) <= (std::size_t{1} << kSmallPageShift));
+
+inline Segment* segment_of(const void* p) {
+  return reinterpret_cast<Segment*>((reinterpret_cast<std::uintptr_t>(p) - 1) & ~kSegmentMask);
+}
+
+// Frees bound for one other heap, collected until the batch is worth one
+// atomic hand-over.
+struct RemoteBatch {
+  Heap* heap;
+  Block* head;
+  Block* tail;
+  std::uint32_t count;
+};
+
+// A thread's heap.  Found through one initial-exec TLS pointer; recycled (with
+// all its pages) when its thread exits, so heaps are never destroyed.
+struct Heap {
+  // Hot: current page for each 8-byte size step up to kDirectMax.  Slots
+  // without a page point at an empty sentinel page so the fast path needs no
+  // null check.
+  Page* direct[kDirectSlots] = {};
+  PageQueue classes[kClassCount] = {};  // pages with free blocks, current first
+  PageQueue full = {};                  // pages with no free block
+  PageQueue purge_queue = {};           // free pages, oldest first
+  Segment* with_free_pages[3] = {};     // per kind: segments that have a free page
+  std::atomic<Block*> remote_in{nullptr};  // blocks other threads freed (MPSC stack)
+  RemoteBatch remote_out[kRemoteSlots] = {};
+  std::uint32_t slow_calls = 0;         // paces housekeeping
+  bool is_sentinel = false;
+  Heap* next_in_pool = nullptr;         // abandoned-heap pool link
+
+  // Every direct slot starts at `empty_page`, whose free list is empty.
+  constexpr explicit Heap(Page* empty_page, bool sentinel = false) : is_sentinel(sentinel) {
+    for (auto& slot : direct) slot = empty_page;
+  }
+};
+
+}  // namespace bop::core

@@ -1,0 +1,48 @@
+// The OS layer: address space, memory commit/purge, time.  Nothing above
+// src/platform calls mmap, madvise or clock_gettime directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bop::os {
+
+inline constexpr std::size_t kPageSize = 4096;  // checked against the OS at start-up
+
+// Maps `size` bytes of zeroed read/write memory whose start is aligned to
+// `alignment` (a power of two >= kPageSize).  Pages cost nothing until touched.
+// Returns nullptr when the OS refuses.
+void* map_aligned(std::size_t size, std::size_t alignment) noexcept;
+
+// Maps `size` bytes (page multiple) so that `base + offset` lands on an address
+// aligned to `alignment` while `base` itself is aligned to `base_alignment`.
+// Used for huge blocks whose header sits before the aligned block.
+void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t offset,
+                      std::size_t alignment) noexcept;
+
+void unmap(void* p, std::size_t size) noexcept;
+
+// Gives the physical pages back (RSS drops); the range stays mapped and reads
+// back as zero.  Ranges are page-aligned.
+void purge(void* p, std::size_t size) noexcept;
+
+// Grows or shrinks the mapping [p, p+old_size) without moving it; false if the
+// address space after it is taken.
+bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept;
+
+// Moves the mapping to a fresh place laid out like map_with_offset, without
+// copying (page tables move).  Returns the new base or nullptr.
+void* remap_moving(void* p, std::size_t old_size, std::size_t new_size,
+                   std::size_t base_alignment, std::size_t offset,
+                   std::size_t alignment) noexcept;
+
+// Milliseconds on a monotonic clock; coarse (a few ms) and cheap (vDSO).
+std::uint64_t now_ms() noexcept;
+
+// A random 64-bit value for free-list encoding keys (never allocates).
+std::uint64_t random_u64() noexcept;
+
+// Real OS page size, for the start-up check.
+std::size_t os_page_size() noexcept;
+
+}  // namespace bop::os
