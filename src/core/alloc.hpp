@@ -103,7 +103,12 @@ inline void dealloc(void* p) noexcept {
     Block* b = static_cast<Block*>(p);
     block_set_next(b, page->local_free);
     page->local_free = b;
-    if (BOP_UNLIKELY(--page->used == 0 || page->in_full)) page_after_free(heap, page);
+    if (BOP_UNLIKELY(Page::needs_attention(--page->used))) {
+      // Cheap early out for the common "only page of its class became empty"
+      // (a malloc/free loop): prev == next only when both are null.
+      if (page->used == 0 && page->prev == page->next) return;
+      page_after_free(heap, page);
+    }
     return;
   }
   free_slow(heap, seg, p);

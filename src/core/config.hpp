@@ -34,8 +34,8 @@ inline constexpr std::size_t kMaxPagesPerSegment = kSegmentSize >> kSmallPageShi
 // alignments are served as huge blocks.
 inline constexpr std::size_t kMaxNaturalAlign = std::size_t{1} << kSmallPageShift;
 
-// Huge blocks: the header takes one OS page before the block.
-inline constexpr std::size_t kHugeHeaderSize = 4096;
+// Huge blocks: the header (a Segment record) takes two OS pages before the block.
+inline constexpr std::size_t kHugeHeaderSize = 8192;
 
 // Sizes up to kDirectMax find their page through one table load.
 inline constexpr std::size_t kDirectMax = 1024;

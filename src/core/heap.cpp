@@ -105,9 +105,9 @@ bool page_refill(Page* page) noexcept {
 }
 
 void page_unlink(Heap* heap, Page* page) noexcept {
-  if (page->in_full) {
+  if (page->is_full()) {
     queue_remove(heap->full, page);
-    page->in_full = false;
+    page->used &= ~Page::kFullBit;
   } else {
     unsigned cls = page->size_class;
     bool was_current = heap->classes[cls].first == page;
@@ -122,7 +122,7 @@ void free_local_block(Heap* heap, Segment* seg, Block* b) noexcept {
   Page* page = seg->page_of(b);
   block_set_next(b, page->local_free);
   page->local_free = b;
-  if (--page->used == 0 || page->in_full) page_after_free(heap, page);
+  if (Page::needs_attention(--page->used)) page_after_free(heap, page);
 }
 
 // Takes every block other threads handed to this heap: one atomic exchange.
@@ -216,7 +216,7 @@ Heap* heap_init_thread() noexcept {
 
 }  // namespace
 
-thread_local Heap* tl_heap __attribute__((tls_model("initial-exec"))) = &g_sentinel;
+constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-exec"))) = &g_sentinel;
 
 void process_init_thread_exit_key() noexcept {
   if (pthread_key_create(&g_exit_key, heap_thread_exit) == 0) g_exit_key_ready = true;
@@ -261,7 +261,7 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
     }
     // No block left: park it on the full list until a free comes back.
     queue_remove(queue, page);
-    page->in_full = true;
+    page->used |= Page::kFullBit;
     queue_push_back(heap->full, page);
     page = next;
   }
@@ -290,11 +290,11 @@ template void* alloc_slow<true>(Heap*, std::size_t, unsigned) noexcept;
 
 void page_after_free(Heap* heap, Page* page) noexcept {
   unsigned cls = page->size_class;
-  if (page->in_full) {
+  if (page->is_full()) {
     // A block came back to a full page: it can serve again.  Queue it second,
     // behind the current page, so it is found on the next refill.
     queue_remove(heap->full, page);
-    page->in_full = false;
+    page->used &= ~Page::kFullBit;
     PageQueue& queue = heap->classes[cls];
     if (queue.first == nullptr) {
       queue_push_front(queue, page);

@@ -10,7 +10,7 @@ namespace bop::core {
 // The calling thread's heap.  Starts as the sentinel (whose pages are all
 // empty), so a thread's first allocation falls into the slow path, which
 // installs a real heap.  initial-exec TLS: one %fs-relative load.
-extern thread_local Heap* tl_heap __attribute__((tls_model("initial-exec")));
+extern constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-exec")));
 
 // Refills from class `cls` and pops a block (zeroed past... see alloc.hpp).
 // Returns nullptr with errno = ENOMEM when memory is exhausted.

@@ -193,7 +193,6 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->capacity = static_cast<std::uint32_t>(page_bytes(seg) / size);
   page->size_class = static_cast<std::uint8_t>(cls);
   page->in_use = true;
-  page->in_full = false;
   page->free_is_zero = false;
   page->next = page->prev = nullptr;
   return page;

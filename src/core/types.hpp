@@ -24,10 +24,16 @@ struct Segment;
 // so the allocation fast path is a pop from `free`, and local frees push on
 // `local_free`; when `free` runs dry the slow path swaps them.  That swap is
 // the heap's regular point to do housekeeping (collect remote frees, purge).
-struct Page {
+//
+// `used` doubles as the full flag: a page parked on the full list has
+// kFullBit set, so the free fast path's single `--used <= 0` test (signed)
+// catches both "page became empty" and "page was full".
+struct alignas(64) Page {
+  static constexpr std::uint32_t kFullBit = std::uint32_t{1} << 31;
+
   Block* free;                // blocks the owner allocates from next
   Block* local_free;          // blocks the owner freed since the last swap
-  std::uint32_t used;         // blocks handed out (including ones in remote transit)
+  std::uint32_t used;         // blocks handed out (incl. remote transit) | kFullBit
   std::uint32_t capacity;     // blocks that fit in the page
   std::uint32_t reserved;     // blocks carved so far (the rest were never touched)
   std::uint32_t block_size;   // bytes; 0 while the page is unassigned
@@ -35,14 +41,19 @@ struct Page {
   std::uint8_t index;         // position in the segment
   // Flags as bits so 64 page records plus the header fit one 4 KiB OS page.
   bool in_use : 1;            // assigned to a size class
-  bool in_full : 1;           // no free block: parked on the heap's full list
   bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
   bool free_is_zero : 1;      // every block on `free` is zero past its link word
   bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   Page* next;                 // class queue, full list or purge queue
   Page* prev;
+
+  bool is_full() const { return (used & kFullBit) != 0; }
+  std::uint32_t used_count() const { return used & ~kFullBit; }
+  // After a free's `--used`: true when the page needs the slow path.
+  static bool needs_attention(std::uint32_t used_after) { return static_cast<std::int32_t>(used_after) <= 0; }
 };
+static_assert(sizeof(Page) == 64, "page records are indexed with a shift");
 
 // A page list threaded through Page::next/prev.
 struct PageQueue {
@@ -81,7 +92,7 @@ struct Segment {
     return &pages[offset >> page_shift];
   }
 };
-static_assert(sizeof(Segment) <= kHugeHeaderSize, "a huge block's header must fit one OS page");
+static_assert(sizeof(Segment) <= kHugeHeaderSize, "a huge block's header must fit before it");
 static_assert(sizeof(Segment) <= (std::size_t{1} << kSmallPageShift));
 
 inline Segment* segment_of(const void* p) {
