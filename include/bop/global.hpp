@@ -15,6 +15,7 @@
 
 #include <bop/allocator.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <new>
 

@@ -387,10 +387,14 @@ void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
   const Block* b = static_cast<const Block*>(p);
   const Block* link = block_next(b);
   if (link != nullptr && (segment_of(link) != seg || seg->page_of(link) != page)) return;
-  for (const Block* f = page->free; f != nullptr; f = block_next(f))
-    if (f == b) fatal("double free", p);
-  for (const Block* f = page->local_free; f != nullptr; f = block_next(f))
-    if (f == b) fatal("double free", p);
+  for (const Block* list : {page->free, page->local_free}) {
+    for (const Block* f = list; f != nullptr;) {
+      if (f == b) fatal("double free", p);
+      const Block* next = block_next(f);
+      check_link(page, f, next);  // a corrupted link aborts here instead of crashing
+      f = next;
+    }
+  }
 #else
   (void)heap, (void)seg, (void)p;
 #endif
