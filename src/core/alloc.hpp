@@ -80,7 +80,12 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  if (alignment <= 8 || (alignment <= 16 && size > 8)) return alloc<kZero>(size);
+  if (alignment <= 16) {
+    // Every class is 8-aligned and every class that is a multiple of 16 is
+    // 16-aligned (all of them above 64 bytes): round small sizes up to 16.
+    if (alignment == 16 && size <= 64) size = size == 0 ? 16 : (size + 15) & ~std::size_t{15};
+    return alloc<kZero>(size);
+  }
   unsigned cls = aligned_class(size, alignment);
   if (cls >= kClassCount) return huge_alloc(size, alignment, kZero);
   Heap* heap = tl_heap;

@@ -47,8 +47,10 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
   seg->huge_freed = false;
 }
 
-// Best fit from the cache for a default-aligned block; trims a much larger
-// mapping down to size so reuse never inflates RSS.
+// Best fit from the cache for a default-aligned block.  The whole mapping is
+// reused, so a block that later grows by realloc does so in place with no
+// syscall; but a mapping more than 8x too big keeps only twice the request
+// resident (the rest is purged, still mapped, and faults back in if used).
 Segment* cache_take(std::size_t mapping_size) {
   Segment* best = nullptr;
   {
@@ -65,11 +67,9 @@ Segment* cache_take(std::size_t mapping_size) {
     g_huge_cache[best_index] = g_huge_cache[--g_huge_count];
     g_huge_bytes -= best->mapping_size;
   }
-  if (best->mapping_size > mapping_size + mapping_size / 2) {
-    register_mapping(best, false);
-    os::unmap(reinterpret_cast<char*>(best) + mapping_size, best->mapping_size - mapping_size);
-    best->mapping_size = mapping_size;
-    register_mapping(best, true);
+  if (best->mapping_size / 8 > mapping_size && !best->pages[0].is_zero) {
+    std::size_t keep = 2 * mapping_size;
+    os::purge(reinterpret_cast<char*>(best) + keep, best->mapping_size - keep);
   }
   return best;
 }
@@ -112,6 +112,7 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
     register_mapping(seg, true);
   }
   format(seg, seg->mapping_size, offset, block_align);
+  seg->requested = size;
   char* p = reinterpret_cast<char*>(seg) + offset;
   if (zero && !is_zero) std::memset(p, 0, size);
   return p;
@@ -160,8 +161,15 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
   if (alignment > seg->block_align) return nullptr;  // needs a new layout: caller copies
   std::size_t offset = seg->block_offset;
   std::size_t mapping_size = offset + round_pages(size == 0 ? 1 : size);
-  if (mapping_size == seg->mapping_size) return p;
-  if (mapping_size < seg->mapping_size) {  // shrink: the tail goes back to the OS now
+  // Growth that still fits (the mapping may be a larger cached one or carry
+  // headroom), or a shrink that keeps at least a quarter: nothing to do.
+  if (mapping_size <= seg->mapping_size &&
+      (size >= seg->requested || mapping_size >= seg->mapping_size / 4)) {
+    seg->requested = size;
+    return p;
+  }
+  seg->requested = size;
+  if (mapping_size < seg->mapping_size) {  // real shrink: the tail goes back to the OS now
     register_mapping(seg, false);
     os::unmap(reinterpret_cast<char*>(seg) + mapping_size, seg->mapping_size - mapping_size);
     seg->mapping_size = mapping_size;
@@ -169,6 +177,11 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     register_mapping(seg, true);
     return p;
   }
+  // Grow with 50% headroom: buffers grown in small steps then take one
+  // mremap per half again instead of one per step.  Untouched headroom costs
+  // address space only.
+  std::size_t headroom = seg->mapping_size + seg->mapping_size / 2;
+  if (headroom > mapping_size && headroom - mapping_size <= 256 * MiB) mapping_size = round_pages(headroom);
   register_mapping(seg, false);
   if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
     seg->mapping_size = mapping_size;

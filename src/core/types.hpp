@@ -77,6 +77,7 @@ struct Segment {
   std::size_t mapping_size;  // bytes mapped from the header on
   std::size_t block_offset;  // block start - header
   std::size_t block_size;    // usable bytes of the block
+  std::size_t requested;     // bytes last asked for (tells realloc growth from shrinking)
   std::size_t block_align;   // alignment the block was laid out for
   std::uint32_t freed_at_ms;
   bool huge_freed;           // sits in the huge cache
