@@ -73,3 +73,6 @@ inline std::size_t malloc_usable_size(const void* p) noexcept { return bop_mallo
 }  // namespace utils
 
 }  // namespace bop
+
+// BopStatsAllocator and AllocationStats belong to this API too.
+#include <bop/stats.hpp>

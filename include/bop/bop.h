@@ -62,6 +62,32 @@ BOP_EXPORT size_t bop_malloc_usable_size(const void* p) BOP_NOEXCEPT;
  * instead of after the purge delay. */
 BOP_EXPORT void bop_collect(void) BOP_NOEXCEPT;
 
+/* ---- Process-wide statistics --------------------------------------------
+ * Counted only when the process starts with BOP_STATS=1 (or BOP_STATS=json,
+ * which also makes the exit report JSON); otherwise every counter reads 0.
+ * Bytes are block sizes (what bop_malloc_usable_size reports): free() does
+ * not say how much was asked for.  Snapshots are consistent: deallocations
+ * never exceed allocations.  With BOP_STATS set a report goes to stderr at
+ * exit, including sampled leak stacks (BOP_SAMPLE_BYTES, default 512 KiB). */
+typedef struct bop_stats {
+  unsigned long long allocations;
+  unsigned long long deallocations;
+  unsigned long long bytes_allocated;
+  unsigned long long bytes_deallocated;
+  unsigned long long peak_memory;
+  unsigned long long current_memory;
+  unsigned long long mapped_bytes;   /* address space bop holds from the OS */
+  unsigned long long resident_bytes; /* the process's resident set (all of it) */
+} bop_stats;
+
+/* 1 when BOP_STATS is set for this process. */
+BOP_EXPORT int bop_stats_enabled(void) BOP_NOEXCEPT;
+BOP_EXPORT void bop_stats_get(bop_stats* out) BOP_NOEXCEPT;
+/* Forgets history, keeps what is live (see bop::BopStatsAllocator::reset_stats). */
+BOP_EXPORT void bop_stats_reset(void) BOP_NOEXCEPT;
+/* Writes the report to file descriptor fd (-1: stderr); json != 0 for JSON. */
+BOP_EXPORT void bop_stats_print(int fd, int json) BOP_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

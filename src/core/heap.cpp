@@ -59,7 +59,9 @@ Heap* heap_new_record() noexcept {
     g_arena_next = static_cast<char*>(chunk);
     g_arena_end = g_arena_next + kChunk;
   }
+  static std::uint32_t next_index = 0;  // guarded by g_pool_lock, like the arena
   Heap* h = new (g_arena_next) Heap(&g_empty_page);
+  h->index = next_index++;
   g_arena_next += need;
   return h;
 }

@@ -9,6 +9,7 @@
 
 #include "core/heap.hpp"
 #include "core/huge.hpp"
+#include "core/options.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
@@ -18,6 +19,7 @@ namespace bop::core {
 #if BOP_CHECKED
 std::uintptr_t g_link_key = 0;
 #endif
+Options g_options;
 
 namespace {
 
@@ -60,6 +62,11 @@ void read_options() {
   std::uint64_t value;
   if (env_number("BOP_PURGE_DELAY_MS", value)) {
     g_purge_delay_ms = static_cast<std::uint32_t>(value > 3600000 ? 3600000 : value);
+  }
+  if (env_number("BOP_SAMPLE_BYTES", value) && value > 0) g_options.sample_bytes = value;
+  if (const char* stats = std::getenv("BOP_STATS")) {
+    if (stats[0] == 'j' || stats[0] == 'J') g_options.stats_mode = StatsMode::kJson;
+    else if (stats[0] != '\0' && stats[0] != '0') g_options.stats_mode = StatsMode::kText;
   }
 }
 

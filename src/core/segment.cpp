@@ -194,6 +194,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->size_class = static_cast<std::uint8_t>(cls);
   page->in_use = true;
   page->free_is_zero = false;
+  page->has_sampled = false;
   page->next = page->prev = nullptr;
   return page;
 }

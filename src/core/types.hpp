@@ -44,6 +44,7 @@ struct alignas(64) Page {
   bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
   bool free_is_zero : 1;      // every block on `free` is zero past its link word
   bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
+  bool has_sampled : 1;       // stats: some block here is in the leak sampler's table
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   Page* next;                 // class queue, full list or purge queue
   Page* prev;
@@ -81,6 +82,7 @@ struct Segment {
   std::size_t block_align;   // alignment the block was laid out for
   std::uint32_t freed_at_ms;
   bool huge_freed;           // sits in the huge cache
+  bool huge_sampled;         // stats: the block is in the leak sampler's table
   Page pages[kMaxPagesPerSegment];
 
   char* page_start(const Page* page) const {
@@ -124,6 +126,7 @@ struct Heap {
   RemoteBatch remote_out[kRemoteSlots] = {};
   std::uint32_t slow_calls = 0;         // paces housekeeping
   bool is_sentinel = false;
+  std::uint32_t index = 0;              // creation order; unique among live threads
   Heap* next_in_pool = nullptr;         // abandoned-heap pool link
 
   // Every direct slot starts at `empty_page`, whose free list is empty.

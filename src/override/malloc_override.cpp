@@ -1,30 +1,19 @@
 // The malloc family, exported under libc's names.  In libbop.so they
 // interpose on glibc's (LD_PRELOAD); in bop::override they are linked into
-// the executable itself.  Each is one call into core/alloc.hpp.
+// the executable itself.  Each is one call into api/entry.hpp.
 #include <errno.h>
 #include <stddef.h>
-#include <unistd.h>
 
-#include "core/alloc.hpp"
+#include "api/entry.hpp"
 
-using namespace bop::core;
+using namespace bop;
 
 #define BOP_PUBLIC extern "C" __attribute__((visibility("default")))
 
-BOP_PUBLIC void* malloc(size_t size) noexcept { return alloc<false>(size); }
-
-BOP_PUBLIC void free(void* p) noexcept { dealloc(p); }
-
-BOP_PUBLIC void* calloc(size_t count, size_t size) noexcept {
-  size_t bytes;
-  if (__builtin_mul_overflow(count, size, &bytes)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  return alloc<true>(bytes);
-}
-
-BOP_PUBLIC void* realloc(void* p, size_t size) noexcept { return reallocate(p, size, 0); }
+BOP_PUBLIC void* malloc(size_t size) noexcept { return api::allocate<false>(size); }
+BOP_PUBLIC void free(void* p) noexcept { api::release(p); }
+BOP_PUBLIC void* calloc(size_t count, size_t size) noexcept { return api::allocate_array(count, size); }
+BOP_PUBLIC void* realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
 
 BOP_PUBLIC void* reallocarray(void* p, size_t count, size_t size) noexcept {
   size_t bytes;
@@ -32,14 +21,14 @@ BOP_PUBLIC void* reallocarray(void* p, size_t count, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  return reallocate(p, bytes, 0);
+  return api::resize(p, bytes, 0);
 }
 
 BOP_PUBLIC int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
   // POSIX: a power of two and a multiple of sizeof(void*); errno untouched.
   if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
   int saved = errno;
-  void* p = alloc_aligned<false>(alignment, size);
+  void* p = api::allocate_aligned<false>(alignment, size);
   if (p == nullptr) {
     int error = errno;
     errno = saved;
@@ -50,14 +39,12 @@ BOP_PUBLIC int posix_memalign(void** out, size_t alignment, size_t size) noexcep
 }
 
 BOP_PUBLIC void* aligned_alloc(size_t alignment, size_t size) noexcept {
-  return alloc_aligned<false>(alignment, size);
+  return api::allocate_aligned<false>(alignment, size);
 }
-
 BOP_PUBLIC void* memalign(size_t alignment, size_t size) noexcept {
-  return alloc_aligned<false>(alignment, size);
+  return api::allocate_aligned<false>(alignment, size);
 }
-
-BOP_PUBLIC void* valloc(size_t size) noexcept { return alloc_aligned<false>(4096, size); }
+BOP_PUBLIC void* valloc(size_t size) noexcept { return api::allocate_aligned<false>(4096, size); }
 
 BOP_PUBLIC void* pvalloc(size_t size) noexcept {
   size_t rounded = (size + 4095) & ~size_t{4095};
@@ -65,20 +52,20 @@ BOP_PUBLIC void* pvalloc(size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  return alloc_aligned<false>(4096, rounded == 0 ? 4096 : rounded);
+  return api::allocate_aligned<false>(4096, rounded == 0 ? 4096 : rounded);
 }
 
-BOP_PUBLIC size_t malloc_usable_size(void* p) noexcept { return usable_size(p); }
+BOP_PUBLIC size_t malloc_usable_size(void* p) noexcept { return core::usable_size(p); }
 
 // C23 sized frees.
-BOP_PUBLIC void free_sized(void* p, size_t) noexcept { dealloc(p); }
-BOP_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept { dealloc(p); }
+BOP_PUBLIC void free_sized(void* p, size_t) noexcept { api::release(p); }
+BOP_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept { api::release(p); }
 
 // glibc's internal aliases, which some programs and libc itself call.
-BOP_PUBLIC void* __libc_malloc(size_t size) noexcept { return alloc<false>(size); }
-BOP_PUBLIC void __libc_free(void* p) noexcept { dealloc(p); }
-BOP_PUBLIC void* __libc_calloc(size_t count, size_t size) noexcept { return calloc(count, size); }
-BOP_PUBLIC void* __libc_realloc(void* p, size_t size) noexcept { return reallocate(p, size, 0); }
+BOP_PUBLIC void* __libc_malloc(size_t size) noexcept { return api::allocate<false>(size); }
+BOP_PUBLIC void __libc_free(void* p) noexcept { api::release(p); }
+BOP_PUBLIC void* __libc_calloc(size_t count, size_t size) noexcept { return api::allocate_array(count, size); }
+BOP_PUBLIC void* __libc_realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
 BOP_PUBLIC void* __libc_memalign(size_t alignment, size_t size) noexcept {
-  return alloc_aligned<false>(alignment, size);
+  return api::allocate_aligned<false>(alignment, size);
 }

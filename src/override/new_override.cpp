@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <new>
 
-#include "core/alloc.hpp"
+#include "api/entry.hpp"
 
 using namespace bop::core;
 
@@ -14,7 +14,8 @@ namespace {
 constexpr std::size_t kNewAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
 inline void* try_alloc(std::size_t size, std::size_t alignment) noexcept {
-  return alignment <= kNewAlign ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  return alignment <= kNewAlign ? bop::api::allocate<false>(size)
+                                : bop::api::allocate_aligned<false>(alignment, size);
 }
 
 // Slow path of operator new: the new_handler loop, kept out of line.
@@ -73,17 +74,17 @@ BOP_PUBLIC void* operator new[](std::size_t n, std::align_val_t a, const std::no
   return new_nothrow(n, static_cast<std::size_t>(a));
 }
 
-BOP_PUBLIC void operator delete(void* p) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete[](void* p) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete(void* p, std::size_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete[](void* p, std::size_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete[](void* p, std::align_val_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete[](void* p, const std::nothrow_t&) noexcept { dealloc(p); }
-BOP_PUBLIC void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { dealloc(p); }
+BOP_PUBLIC void operator delete(void* p) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete[](void* p) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, std::size_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete[](void* p, std::size_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete[](void* p, std::align_val_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete[](void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { bop::api::release(p); }
 BOP_PUBLIC void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  dealloc(p);
+  bop::api::release(p);
 }

@@ -5,10 +5,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <atomic>
 #include <cerrno>
 
 namespace bop::os {
 namespace {
+
+std::atomic<std::size_t> g_mapped{0};
 
 constexpr std::uintptr_t align_up(std::uintptr_t x, std::size_t a) { return (x + a - 1) & ~(a - 1); }
 
@@ -50,10 +55,14 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
   if (start == nullptr) return nullptr;
   std::uintptr_t base = place(reinterpret_cast<std::uintptr_t>(start), reserved, size,
                               base_alignment, offset, alignment);
+  g_mapped.fetch_add(size, std::memory_order_relaxed);
   return reinterpret_cast<void*>(base);
 }
 
-void unmap(void* p, std::size_t size) noexcept { ::munmap(p, size); }
+void unmap(void* p, std::size_t size) noexcept {
+  ::munmap(p, size);
+  g_mapped.fetch_sub(size, std::memory_order_relaxed);
+}
 
 void purge(void* p, std::size_t size) noexcept {
   int saved = errno;
@@ -65,7 +74,9 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
   int saved = errno;
   void* q = ::mremap(p, old_size, new_size, 0);
   errno = saved;
-  return q != MAP_FAILED;
+  if (q == MAP_FAILED) return false;
+  g_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed);  // wraps correctly when shrinking
+  return true;
 }
 
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
@@ -76,9 +87,10 @@ void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::siz
   if (dest == nullptr) return nullptr;
   void* q = ::mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
   if (q == MAP_FAILED) {
-    ::munmap(dest, new_size);
+    unmap(dest, new_size);
     return nullptr;
   }
+  g_mapped.fetch_sub(old_size, std::memory_order_relaxed);  // dest's size was counted when mapped
   return q;
 }
 
@@ -99,6 +111,29 @@ std::uint64_t random_u64() noexcept {
   }
   errno = saved;
   return value | 1;
+}
+
+std::size_t mapped_bytes() noexcept { return g_mapped.load(std::memory_order_relaxed); }
+
+std::size_t resident_bytes() noexcept {
+  int saved = errno;
+  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return 0;
+  }
+  char text[128];
+  ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  errno = saved;
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  // "size resident shared ...": skip the first field.
+  const char* c = text;
+  while (*c != '\0' && *c != ' ') ++c;
+  std::size_t pages = 0;
+  for (++c; *c >= '0' && *c <= '9'; ++c) pages = pages * 10 + static_cast<std::size_t>(*c - '0');
+  return pages * kPageSize;
 }
 
 std::size_t os_page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }

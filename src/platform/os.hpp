@@ -42,6 +42,12 @@ std::uint64_t now_ms() noexcept;
 // A random 64-bit value for free-list encoding keys (never allocates).
 std::uint64_t random_u64() noexcept;
 
+// Bytes currently mapped through this file (bop's own view of its footprint).
+std::size_t mapped_bytes() noexcept;
+
+// This process's resident set in bytes, from /proc/self/statm (0 if unknown).
+std::size_t resident_bytes() noexcept;
+
 // Real OS page size, for the start-up check.
 std::size_t os_page_size() noexcept;
 

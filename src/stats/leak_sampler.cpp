@@ -1,0 +1,275 @@
+#include "stats/leak_sampler.hpp"
+
+#include <dlfcn.h>
+#include <execinfo.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "core/alloc.hpp"
+#include "core/options.hpp"
+#include "platform/os.hpp"
+#include "platform/spin_lock.hpp"
+
+namespace bop::stats {
+namespace {
+
+constexpr int kMaxFrames = 24;
+constexpr std::size_t kTableSize = std::size_t{1} << 16;  // live samples kept at most
+
+struct Sample {
+  const void* block;  // nullptr: empty slot; kTombstone: deleted
+  std::size_t size;
+  int depth;
+  void* frames[kMaxFrames];
+};
+const void* const kTombstone = reinterpret_cast<const void*>(1);
+
+SpinLock g_lock;
+Sample* g_table = nullptr;  // open addressing, mapped from the OS on first use
+std::size_t g_live = 0;
+std::size_t g_tombstones = 0;
+
+// Per thread: bytes left before the next sample, a random source, and a
+// guard so the stack walk's own allocations are never sampled.
+constinit thread_local std::int64_t tl_countdown __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local std::uint64_t tl_rng __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local bool tl_sampling __attribute__((tls_model("initial-exec"))) = false;
+
+std::size_t slot_of(const void* p) {
+  std::uint64_t h = reinterpret_cast<std::uintptr_t>(p) * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h >> 48) & (kTableSize - 1);
+}
+
+// Next gap: uniform in [N/2, 3N/2), so sampling is not in phase with any
+// allocation pattern; a block of size s is sampled with probability ~ s/N.
+std::int64_t next_gap() {
+  if (tl_rng == 0) tl_rng = os::random_u64();
+  tl_rng ^= tl_rng << 13, tl_rng ^= tl_rng >> 7, tl_rng ^= tl_rng << 17;
+  std::uint64_t n = core::g_options.sample_bytes;
+  return static_cast<std::int64_t>(n / 2 + tl_rng % (n == 0 ? 1 : n));
+}
+
+void mark(const void* p, bool sampled) {
+  core::Segment* seg = core::segment_of(p);
+  if (seg->kind == core::SegmentKind::kHuge) seg->huge_sampled = sampled;
+  else seg->page_of(p)->has_sampled = sampled;  // cleared only when the page is reused
+}
+
+bool maybe_sampled(const void* p) {
+  core::Segment* seg = core::segment_of(p);
+  if (seg->kind == core::SegmentKind::kHuge) return seg->huge_sampled;
+  return seg->page_of(p)->has_sampled;
+}
+
+Sample* find(const void* p) {
+  for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
+    if (g_table[i].block == p) return &g_table[i];
+    if (g_table[i].block == nullptr) return nullptr;
+  }
+  return nullptr;
+}
+
+void put(const Sample& sample) {
+  for (std::size_t i = slot_of(sample.block);; i = (i + 1) & (kTableSize - 1)) {
+    if (g_table[i].block == nullptr || g_table[i].block == kTombstone) {
+      if (g_table[i].block == kTombstone) --g_tombstones;
+      g_table[i] = sample;
+      ++g_live;
+      return;
+    }
+  }
+}
+
+// Too many deleted slots make every miss a long probe: rebuild the table.
+void rebuild() {
+  auto* fresh = static_cast<Sample*>(os::map_aligned(kTableSize * sizeof(Sample), os::kPageSize));
+  if (fresh == nullptr) return;
+  Sample* old = g_table;
+  g_table = fresh;
+  g_live = g_tombstones = 0;
+  for (std::size_t i = 0; i < kTableSize; ++i)
+    if (old[i].block != nullptr && old[i].block != kTombstone) put(old[i]);
+  os::unmap(old, kTableSize * sizeof(Sample));
+}
+
+void erase(Sample* s) {
+  s->block = kTombstone;
+  --g_live;
+  if (++g_tombstones > kTableSize / 4) rebuild();
+}
+
+void insert(const Sample& sample) {
+  LockGuard guard(g_lock);
+  if (g_table == nullptr) {
+    g_table = static_cast<Sample*>(os::map_aligned(kTableSize * sizeof(Sample), os::kPageSize));
+    if (g_table == nullptr) return;
+  }
+  if (g_live + g_tombstones >= kTableSize / 2) return;  // full enough: keep probing short
+  put(sample);
+  mark(sample.block, true);
+}
+
+std::uint64_t stack_hash(const Sample& s) {
+  std::uint64_t h = static_cast<std::uint64_t>(s.depth);
+  for (int i = 0; i < s.depth; ++i) h = (h ^ reinterpret_cast<std::uintptr_t>(s.frames[i])) * 0x100000001B3ull;
+  return h;
+}
+
+// Is this frame part of the allocator itself (skipped at the top of a stack)?
+bool is_allocator_frame(void* frame) {
+  static Dl_info self;
+  static bool self_known = dladdr(reinterpret_cast<void*>(&leak_sampler_on_alloc), &self) != 0;
+  Dl_info info;
+  if (dladdr(frame, &info) == 0) return false;
+  if (self_known && info.dli_fbase == self.dli_fbase && info.dli_sname == nullptr) return true;
+  const char* name = info.dli_sname;
+  if (name == nullptr) return false;
+  static const char* const kEntryPoints[] = {"malloc", "calloc", "realloc", "reallocarray", "_Znw", "_Zna",
+                                             "bop_", "_ZN3bop", "posix_memalign", "aligned_alloc", "memalign"};
+  for (const char* entry : kEntryPoints)
+    if (std::strncmp(name, entry, std::strlen(entry)) == 0) return true;
+  return false;
+}
+
+void write_frame(TextWriter& w, void* frame, bool json) {
+  Dl_info info;
+  bool known = dladdr(frame, &info) != 0;
+  const char* name = known && info.dli_sname != nullptr ? info.dli_sname : "??";
+  const char* module = known && info.dli_fname != nullptr ? info.dli_fname : "??";
+  std::uintptr_t base = known ? reinterpret_cast<std::uintptr_t>(info.dli_fbase) : 0;
+  std::uintptr_t module_offset = reinterpret_cast<std::uintptr_t>(frame) - base;
+  if (json) {
+    w.put("{\"function\":").put_json_string(name).put(",\"module\":").put_json_string(module);
+    w.put(",\"offset\":").put_u64(module_offset).put("}");
+  } else {
+    w.put("      ").put(name);
+    if (known && info.dli_saddr != nullptr)
+      w.put("+").put_hex(reinterpret_cast<std::uintptr_t>(frame) - reinterpret_cast<std::uintptr_t>(info.dli_saddr));
+    w.put(" (").put(module).put("+").put_hex(module_offset).put(")\n");
+  }
+}
+
+bool same_stack(const Sample& a, const Sample& b) {
+  return a.depth == b.depth && std::memcmp(a.frames, b.frames, sizeof(void*) * static_cast<std::size_t>(a.depth)) == 0;
+}
+
+// Warm the unwinder up at start-up (glibc loads it on first use, which
+// allocates); the guard keeps that allocation from being sampled.
+__attribute__((constructor)) void warm_up_unwinder() {
+  if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  tl_sampling = true;
+  void* frames[2];
+  backtrace(frames, 2);
+  tl_sampling = false;
+}
+
+}  // namespace
+
+void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept {
+  if (tl_sampling) return;
+  tl_countdown -= static_cast<std::int64_t>(size);
+  if (tl_countdown > 0) return;
+  bool first = tl_rng == 0;  // a thread's first allocation only starts its countdown
+  tl_countdown = next_gap();
+  if (first) return;
+  Sample sample;
+  sample.block = p;
+  sample.size = size;
+  tl_sampling = true;
+  int depth = backtrace(sample.frames, kMaxFrames);
+  tl_sampling = false;
+  sample.depth = depth < 0 ? 0 : depth;
+  insert(sample);
+}
+
+void leak_sampler_on_free(const void* p) noexcept {
+  if (!maybe_sampled(p)) return;
+  LockGuard guard(g_lock);
+  if (g_table == nullptr) return;
+  if (Sample* s = find(p)) erase(s);
+}
+
+void leak_sampler_on_move(const void* from, const void* to) noexcept {
+  Sample moved;
+  {
+    LockGuard guard(g_lock);
+    Sample* s = g_table == nullptr ? nullptr : find(from);
+    if (s == nullptr) return;
+    moved = *s;
+    erase(s);
+  }
+  moved.block = to;
+  moved.size = core::usable_size(to);
+  insert(moved);
+}
+
+namespace {
+
+struct Group {
+  std::uint64_t hash;
+  const Sample* sample;
+  bool reported;
+};
+
+void write_group(TextWriter& w, bool json, bool first, const Sample& s, std::uint64_t count, std::uint64_t bytes) {
+  if (json) {
+    w.put(first ? "" : ",").put("{\"samples\":").put_u64(count);
+    w.put(",\"estimated_bytes\":").put_u64(bytes).put(",\"frames\":[");
+  } else {
+    w.put("    ").put_u64(count).put(" sample(s), about ").put_u64(bytes).put(" B, allocated at:\n");
+  }
+  int skip = 0;
+  while (skip < s.depth - 1 && is_allocator_frame(s.frames[skip])) ++skip;
+  for (int f = skip; f < s.depth; ++f) {
+    if (json && f != skip) w.put(",");
+    write_frame(w, s.frames[f], json);
+  }
+  if (json) w.put("]}");
+}
+
+}  // namespace
+
+void write_leaks(TextWriter& w, bool json) noexcept {
+  LockGuard guard(g_lock);
+  std::uint64_t n = core::g_options.sample_bytes;
+  if (json) w.put("{\"sample_bytes\":").put_u64(n).put(",\"stacks\":[");
+  std::size_t live = g_table == nullptr ? 0 : g_live;
+  Group* groups = live == 0 ? nullptr : static_cast<Group*>(os::map_aligned(live * sizeof(Group), os::kPageSize));
+  if (groups == nullptr) {
+    if (json) w.put("]}");
+    else w.put("  leak samples: none live\n");
+    return;
+  }
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < kTableSize && count < live; ++i)
+    if (g_table[i].block != nullptr && g_table[i].block != kTombstone) groups[count++] = {stack_hash(g_table[i]), &g_table[i], false};
+  // Sort by stack so equal stacks are adjacent (std::sort never allocates).
+  std::sort(groups, groups + count, [](const Group& a, const Group& b) { return a.hash < b.hash; });
+  if (!json) w.put("  live allocations, sampled (1 per ~").put_u64(n).put(" B), by allocating stack:\n");
+  // Report the ten largest stacks: a block of size s stands for max(s, N) bytes.
+  bool first = true;
+  for (int round = 0; round < 10; ++round) {
+    std::size_t best = count, best_end = count;
+    std::uint64_t best_bytes = 0;
+    for (std::size_t i = 0; i < count;) {
+      std::size_t j = i + 1;
+      std::uint64_t bytes = groups[i].sample->size > n ? groups[i].sample->size : n;
+      while (j < count && groups[j].hash == groups[i].hash && same_stack(*groups[j].sample, *groups[i].sample)) {
+        bytes += groups[j].sample->size > n ? groups[j].sample->size : n;
+        ++j;
+      }
+      if (!groups[i].reported && bytes > best_bytes) best = i, best_end = j, best_bytes = bytes;
+      i = j;
+    }
+    if (best == count) break;
+    write_group(w, json, first, *groups[best].sample, best_end - best, best_bytes);
+    first = false;
+    groups[best].reported = true;
+  }
+  if (json) w.put("]}");
+  os::unmap(groups, live * sizeof(Group));
+}
+
+}  // namespace bop::stats
