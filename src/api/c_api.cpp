@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "api/entry.hpp"
+#include "core/process.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
 

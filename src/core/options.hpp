@@ -10,10 +10,13 @@
 
 namespace bop::core {
 
-enum class StatsMode : std::uint8_t { kOff = 0, kText = 1, kJson = 2 };
+// kUnknown until the environment is read: the API layer's single "stats
+// off?" test then routes the very first allocation through the counting path,
+// which reads the environment, so no allocation escapes the counters.
+enum class StatsMode : std::uint8_t { kOff = 0, kText = 1, kJson = 2, kUnknown = 3 };
 
 struct Options {
-  StatsMode stats_mode = StatsMode::kOff;
+  StatsMode stats_mode = StatsMode::kUnknown;
   // Leak sampling: one allocation is sampled per this many bytes allocated.
   std::uint64_t sample_bytes = 512 * 1024;
 };

@@ -64,6 +64,7 @@ void read_options() {
     g_purge_delay_ms = static_cast<std::uint32_t>(value > 3600000 ? 3600000 : value);
   }
   if (env_number("BOP_SAMPLE_BYTES", value) && value > 0) g_options.sample_bytes = value;
+  g_options.stats_mode = StatsMode::kOff;
   if (const char* stats = std::getenv("BOP_STATS")) {
     if (stats[0] == 'j' || stats[0] == 'J') g_options.stats_mode = StatsMode::kJson;
     else if (stats[0] != '\0' && stats[0] != '0') g_options.stats_mode = StatsMode::kText;

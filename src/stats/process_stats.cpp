@@ -28,6 +28,8 @@ constinit ClassHistogram g_histogram[kStatsShards + 1];
 
 std::uint64_t g_start_ms = 0;
 
+bool enabled_now() { return core::g_options.stats_mode != core::StatsMode::kOff; }
+
 unsigned class_of(const void* p) {
   core::Segment* seg = core::segment_of(p);
   if (seg->kind == core::SegmentKind::kHuge) return kClassCount;
@@ -69,19 +71,45 @@ void text_row(TextWriter& w, const char* label, std::uint64_t value, const char*
 
 }  // namespace
 
+namespace {
+
 void record_alloc(const void* p) noexcept {
-  g_recorder.on_alloc(core::usable_size(p));
+  std::size_t usable = core::usable_size(p);
+  g_recorder.on_alloc(usable);
   count_class(p);
-  leak_sampler_on_alloc(p, core::usable_size(p));
+  leak_sampler_on_alloc(p, usable);
 }
 
-void record_free(const void* p) noexcept {
-  leak_sampler_on_free(p);
-  g_recorder.on_dealloc(core::usable_size(p));
+}  // namespace
+
+void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
+  if (core::g_options.stats_mode == core::StatsMode::kUnknown) core::process_init();
+  void* p;
+  if (alignment == 0) p = zero ? core::alloc<true>(size) : core::alloc<false>(size);
+  else p = zero ? core::alloc_aligned<true>(alignment, size) : core::alloc_aligned<false>(alignment, size);
+  if (p != nullptr && enabled_now()) record_alloc(p);
+  return p;
 }
 
-void record_resize(std::size_t old_usable, const void* q) noexcept {
-  g_recorder.on_resize(old_usable, core::usable_size(q));
+void counted_free(void* p) noexcept {
+  if (p == nullptr) return;
+  if (enabled_now()) {
+    leak_sampler_on_free(p);
+    g_recorder.on_dealloc(core::usable_size(p));
+  }
+  core::dealloc(p);
+}
+
+void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept {
+  if (p == nullptr) return counted_alloc(size, alignment, false);
+  if (!enabled_now()) return core::reallocate(p, size, alignment);
+  std::size_t old_usable = core::usable_size(p);
+  void* q = core::reallocate(p, size, alignment);
+  if (q != nullptr) {
+    g_recorder.on_resize(old_usable, core::usable_size(q));
+    if (q != p) leak_sampler_on_move(p, q);
+  }
+  return q;
 }
 
 void write_report(int fd, bool json) noexcept {

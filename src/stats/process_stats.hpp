@@ -6,33 +6,30 @@
 // both the allocation and the free side, which keeps them exact.
 #pragma once
 
+#include <bop/stats.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
 #include "core/alloc.hpp"
 #include "core/options.hpp"
-#include "core/process.hpp"
-
-#include <bop/stats.hpp>
 
 namespace bop::stats {
 
-void record_alloc(const void* p) noexcept;
-void record_free(const void* p) noexcept;
-void record_resize(std::size_t old_usable, const void* q) noexcept;
+// True while stats are on, and before the environment has been read.
+inline bool active() noexcept { return core::g_options.stats_mode != core::StatsMode::kOff; }
+
+// The counting versions of the entry points (alignment 0: the default).
+// Out of line and reached by tail calls, so the API's fast paths pay one load
+// and one predictable branch for them, and no stack frame.
+[[gnu::cold]] void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+[[gnu::cold]] void counted_free(void* p) noexcept;
+[[gnu::cold]] void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept;
 
 // The process-wide counters (zero unless BOP_STATS is set).
 detail::StatsRecorder& process_recorder() noexcept;
 
 // Writes the report (text or JSON) to file descriptor `fd`.
 void write_report(int fd, bool json) noexcept;
-
-// Hooks for the API and override layers: one predictable branch when off.
-inline void on_alloc(const void* p) noexcept {
-  if (BOP_UNLIKELY(core::g_options.stats_mode != core::StatsMode::kOff) && p != nullptr) record_alloc(p);
-}
-inline void on_free(const void* p) noexcept {
-  if (BOP_UNLIKELY(core::g_options.stats_mode != core::StatsMode::kOff) && p != nullptr) record_free(p);
-}
 
 }  // namespace bop::stats
