@@ -23,6 +23,10 @@ void* bop_zalloc_aligned(size_t alignment, size_t size) noexcept {
 }
 void* bop_realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
 void* bop_realloc_aligned(void* p, size_t alignment, size_t size) noexcept {
+  if (alignment == 0) {  // resize reads 0 as "default alignment"
+    errno = EINVAL;
+    return nullptr;
+  }
   return api::resize(p, size, alignment);
 }
 void bop_dealloc(void* p) noexcept { api::release(p); }

@@ -20,7 +20,13 @@ inline void* allocate(std::size_t size) noexcept {
 
 template <bool kZero>
 inline void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
-  if (BOP_UNLIKELY(stats::active())) return stats::counted_alloc(size, alignment == 0 ? 1 : alignment, kZero);
+  if (BOP_UNLIKELY(stats::active())) {
+    if (alignment == 0) {  // counted_alloc reads 0 as "default alignment"
+      errno = EINVAL;
+      return nullptr;
+    }
+    return stats::counted_alloc(size, alignment, kZero);
+  }
   return core::alloc_aligned<kZero>(alignment, size);
 }
 

@@ -271,9 +271,7 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
   Page* page = page_acquire(heap, cls);
   if (page == nullptr) {
     // Out of address space or memory: give back what we can and retry once.
-    heap_housekeeping(heap, true);
-    segment_cache_trim(true);
-    huge_cache_trim(true);
+    heap_collect_all();
     page = page_acquire(heap, cls);
     if (page == nullptr) {
       update_direct(heap, cls);

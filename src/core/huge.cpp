@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/heap.hpp"
 #include "core/segment.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
@@ -102,7 +103,7 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   if (seg == nullptr) {
     seg = static_cast<Segment*>(os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
     if (seg == nullptr) {
-      huge_cache_trim(true);  // the cache may be what stands in the way
+      heap_collect_all();  // cached and purgeable memory may be what stands in the way
       seg = static_cast<Segment*>(os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
       if (seg == nullptr) {
         errno = ENOMEM;
