@@ -111,7 +111,10 @@ inline void dealloc(void* p) noexcept {
     if (BOP_UNLIKELY(Page::needs_attention(--page->used))) {
       // Cheap early out for the common "only page of its class became empty"
       // (a malloc/free loop): prev == next only when both are null.
-      if (page->used == 0 && page->prev == page->next) return;
+      if (page->used == 0 && page->prev == page->next && page->block_size <= kSmallBlockMax) {
+        if (BOP_UNLIKELY(heap->trim_request.load(std::memory_order_relaxed))) heap_trim(heap);
+        return;
+      }
       page_after_free(heap, page);
     }
     return;

@@ -19,15 +19,15 @@ inline constexpr unsigned kSegmentShift = 22;
 inline constexpr std::size_t kSegmentSize = std::size_t{1} << kSegmentShift;
 inline constexpr std::uintptr_t kSegmentMask = kSegmentSize - 1;
 
-// Segments come in kinds by page size.  Page 0 of small and medium segments
-// holds the header; the large kind has one page starting at kLargeDataOffset.
-enum class SegmentKind : std::uint8_t { kSmall = 0, kMedium = 1, kLarge = 2, kHuge = 3 };
+// Segments come in kinds by page size; page 0 holds the segment header.
+// Medium pages are small enough (512 KiB) that one live block pins little
+// memory: free pages are what the purger can give back.
+enum class SegmentKind : std::uint8_t { kSmall = 0, kMedium = 1, kHuge = 2 };
+inline constexpr unsigned kSegmentKinds = 2;      // kinds made of pages
 inline constexpr unsigned kSmallPageShift = 16;   // 64 KiB pages, blocks <= 8 KiB
-inline constexpr unsigned kMediumPageShift = 19;  // 512 KiB pages, blocks <= 64 KiB
+inline constexpr unsigned kMediumPageShift = 19;  // 512 KiB pages, blocks <= 512 KiB
 inline constexpr std::size_t kSmallBlockMax = 8 * KiB;
-inline constexpr std::size_t kMediumBlockMax = 64 * KiB;
 inline constexpr std::size_t kLargeBlockMax = 512 * KiB;  // above: huge, one mapping each
-inline constexpr std::size_t kLargeDataOffset = 64 * KiB;
 inline constexpr std::size_t kMaxPagesPerSegment = kSegmentSize >> kSmallPageShift;  // 64
 
 // Blocks are naturally aligned up to this (the smallest page size); larger

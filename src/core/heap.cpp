@@ -8,6 +8,7 @@
 
 #include "core/alloc.hpp"
 #include "core/process.hpp"
+#include "core/purger.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
@@ -63,6 +64,8 @@ Heap* heap_new_record() noexcept {
   Heap* h = new (g_arena_next) Heap(&g_empty_page);
   h->index = next_index++;
   g_arena_next += need;
+  h->next_all = g_all_heaps.load(std::memory_order_relaxed);
+  g_all_heaps.store(h, std::memory_order_release);
   return h;
 }
 
@@ -176,6 +179,7 @@ void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
 void heap_housekeeping(Heap* heap, bool force) noexcept {
   remote_flush_all(heap);
   drain_remote(heap);
+  if (force || heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
   heap_purge(heap, clock_ms32(os::now_ms()), force);
 }
 
@@ -218,6 +222,8 @@ Heap* heap_init_thread() noexcept {
 
 }  // namespace
 
+std::atomic<Heap*> g_all_heaps{nullptr};
+
 constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-exec"))) = &g_sentinel;
 
 void process_init_thread_exit_key() noexcept {
@@ -246,6 +252,7 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
     segment_cache_trim(false);
     huge_cache_trim(false);
     collect_one_pooled(false);
+    purger_maybe_start();
   } else if (heap->remote_in.load(std::memory_order_relaxed) != nullptr) {
     drain_remote(heap);
   }
@@ -288,6 +295,17 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
 template void* alloc_slow<false>(Heap*, std::size_t, unsigned) noexcept;
 template void* alloc_slow<true>(Heap*, std::size_t, unsigned) noexcept;
 
+void heap_trim(Heap* heap) noexcept {
+  heap->trim_request.store(false, std::memory_order_relaxed);
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    Page* page = heap->classes[cls].first;
+    if (page != nullptr && page == heap->classes[cls].last && page->used == 0) {
+      page_unlink(heap, page);
+      page_release(heap, page);
+    }
+  }
+}
+
 void page_after_free(Heap* heap, Page* page) noexcept {
   unsigned cls = page->size_class;
   if (page->is_full()) {
@@ -307,10 +325,15 @@ void page_after_free(Heap* heap, Page* page) noexcept {
     }
   }
   if (page->used != 0) return;
-  // Empty.  Keep the class's only page to avoid thrashing on a
-  // malloc/free loop; otherwise the page goes back to its segment.
+  // Empty.  A small class keeps its only page to avoid thrashing on a
+  // malloc/free loop (at most 64 KiB a class, and only while the heap's
+  // thread uses it); otherwise the page goes back to its segment, where the
+  // purger can return its memory.
   PageQueue& queue = heap->classes[cls];
-  if (queue.first == page && queue.last == page) return;
+  if (queue.first == page && queue.last == page && kClassSize[cls] <= kSmallBlockMax) {
+    if (heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
+    return;
+  }
   page_unlink(heap, page);
   page_release(heap, page);
 }

@@ -17,6 +17,9 @@ extern constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-ex
 template <bool kZero>
 void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept;
 
+// Releases the empty pages kept as their class's only page (purger request).
+void heap_trim(Heap* heap) noexcept;
+
 // A local free made the page empty or un-full.
 void page_after_free(Heap* heap, Page* page) noexcept;
 
@@ -35,8 +38,19 @@ void heap_collect_all() noexcept;
 // Checked builds: aborts on a double or invalid free.
 void check_free(Heap* heap, Segment* seg, const void* p) noexcept;
 
+// Calls fn(heap, arg) for every heap ever made (live, pooled or in use).
+template <class Arg>
+void for_each_heap(void (*fn)(Heap*, Arg), Arg arg) noexcept;
+
 void heap_fork_prepare() noexcept;
 void heap_fork_parent() noexcept;
 void heap_fork_child() noexcept;
+
+extern std::atomic<Heap*> g_all_heaps;
+
+template <class Arg>
+void for_each_heap(void (*fn)(Heap*, Arg), Arg arg) noexcept {
+  for (Heap* h = g_all_heaps.load(std::memory_order_acquire); h != nullptr; h = h->next_all) fn(h, arg);
+}
 
 }  // namespace bop::core

@@ -4,6 +4,7 @@
 // | BOP_PURGE_DELAY_MS  | milliseconds      | 250     |
 // | BOP_STATS           | 0, 1 (text), json | 0       |
 // | BOP_SAMPLE_BYTES    | bytes             | 524288  |
+// | BOP_PURGE_THREAD    | 0 or 1            | 1       |
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include "core/heap.hpp"
 #include "core/huge.hpp"
 #include "core/options.hpp"
+#include "core/purger.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
@@ -30,6 +31,7 @@ thread_local bool tl_initializing __attribute__((tls_model("initial-exec"))) = f
 // Locks are taken in one order (heap pool, segment cache, huge cache) so the
 // child of fork() finds none of them held mid-update.
 void fork_prepare() {
+  purger_fork_prepare();
   heap_fork_prepare();
   segment_fork_prepare();
   huge_fork_prepare();
@@ -38,11 +40,13 @@ void fork_parent() {
   huge_fork_parent();
   segment_fork_parent();
   heap_fork_parent();
+  purger_fork_parent();
 }
 void fork_child() {
   huge_fork_child();
   segment_fork_child();
   heap_fork_child();
+  purger_fork_child();
 }
 
 // Parses a decimal environment variable; getenv does not allocate.
@@ -64,6 +68,7 @@ void read_options() {
     g_purge_delay_ms = static_cast<std::uint32_t>(value > 3600000 ? 3600000 : value);
   }
   if (env_number("BOP_SAMPLE_BYTES", value) && value > 0) g_options.sample_bytes = value;
+  if (env_number("BOP_PURGE_THREAD", value)) g_purge_thread_enabled = value != 0;
   g_options.stats_mode = StatsMode::kOff;
   if (const char* stats = std::getenv("BOP_STATS")) {
     if (stats[0] == 'j' || stats[0] == 'J') g_options.stats_mode = StatsMode::kJson;

@@ -63,7 +63,7 @@ std::atomic<std::uint64_t>* registry() noexcept {
   return mine;
 }
 
-constexpr std::size_t kPageShiftOf[3] = {kSmallPageShift, kMediumPageShift, kSegmentShift};
+constexpr std::size_t kPageShiftOf[kSegmentKinds] = {kSmallPageShift, kMediumPageShift};
 
 void segment_format(Segment* seg, Heap* heap, SegmentKind kind, bool is_zero) noexcept {
   unsigned k = static_cast<unsigned>(kind);
@@ -75,16 +75,14 @@ void segment_format(Segment* seg, Heap* heap, SegmentKind kind, bool is_zero) no
   seg->dirty_pages = 0;
   seg->next = seg->prev = nullptr;
   seg->in_free_list = false;
-  // Page 0 holds this header, except in large segments whose single page
-  // starts after it (at kLargeDataOffset).
-  unsigned first = kind == SegmentKind::kLarge ? 0u : 1u;
+  // Page 0 holds this header: only its first OS pages are ever touched.
   seg->free_mask = 0;
   for (unsigned i = 0; i < seg->page_count; ++i) {
     Page* page = &seg->pages[i];
     std::memset(static_cast<void*>(page), 0, sizeof(Page));
     page->index = static_cast<std::uint8_t>(i);
     page->is_zero = is_zero;
-    if (i >= first) seg->free_mask |= std::uint64_t{1} << i;
+    if (i >= 1) seg->free_mask |= std::uint64_t{1} << i;
   }
 }
 
@@ -140,10 +138,7 @@ void free_list_remove(Heap* heap, Segment* seg) noexcept {
   seg->in_free_list = false;
 }
 
-std::size_t page_bytes(const Segment* seg) {
-  if (seg->kind == SegmentKind::kLarge) return kSegmentSize - kLargeDataOffset;
-  return std::size_t{1} << seg->page_shift;
-}
+std::size_t page_bytes(const Segment* seg) { return std::size_t{1} << seg->page_shift; }
 
 void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
   queue_remove(heap->purge_queue, page);
@@ -152,6 +147,8 @@ void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
   os::purge(seg->page_start(page), page_bytes(seg));
   page->is_zero = true;
 }
+
+void purge_locked(Heap* heap, std::uint32_t now_ms, bool force) noexcept;
 
 // An empty segment whose pages are all purged leaves the heap.
 void segment_maybe_release(Heap* heap, Segment* seg) noexcept {
@@ -163,6 +160,7 @@ void segment_maybe_release(Heap* heap, Segment* seg) noexcept {
 }  // namespace
 
 Page* page_acquire(Heap* heap, unsigned cls) noexcept {
+  LockGuard guard(heap->page_lock);
   SegmentKind kind = class_kind(cls);
   Segment* seg = heap->with_free_pages[static_cast<unsigned>(kind)];
   if (seg == nullptr) {
@@ -200,6 +198,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 }
 
 void page_release(Heap* heap, Page* page) noexcept {
+  LockGuard guard(heap->page_lock);
   Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
   page->in_use = false;
   page->block_size = 0;
@@ -216,10 +215,17 @@ void page_release(Heap* heap, Page* page) noexcept {
   page->in_purge_queue = true;
   seg->dirty_pages++;
   queue_push_back(heap->purge_queue, page);
-  if (g_purge_delay_ms == 0) heap_purge(heap, page->freed_at_ms, true);
+  if (g_purge_delay_ms == 0) purge_locked(heap, page->freed_at_ms, true);
 }
 
 void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept {
+  LockGuard guard(heap->page_lock);
+  purge_locked(heap, now_ms, force);
+}
+
+namespace {
+
+void purge_locked(Heap* heap, std::uint32_t now_ms, bool force) noexcept {
   // The queue is in release order, so stop at the first page still young.
   while (Page* page = heap->purge_queue.first) {
     if (!force && static_cast<std::uint32_t>(now_ms - page->freed_at_ms) < g_purge_delay_ms) break;
@@ -228,6 +234,8 @@ void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept {
     segment_maybe_release(heap, seg);
   }
 }
+
+}  // namespace
 
 void segment_cache_trim(bool force) noexcept {
   Segment* victims[kSegmentCacheMax];

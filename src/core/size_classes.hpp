@@ -60,9 +60,7 @@ constexpr std::size_t class_alignment(unsigned c) {
 
 constexpr SegmentKind class_kind(unsigned c) {
   std::size_t size = kClassSize[c];
-  if (size <= kSmallBlockMax) return SegmentKind::kSmall;
-  if (size <= kMediumBlockMax) return SegmentKind::kMedium;
-  return SegmentKind::kLarge;
+  return size <= kSmallBlockMax ? SegmentKind::kSmall : SegmentKind::kMedium;
 }
 
 // The smallest class that holds `size` bytes aligned to `align`, or

@@ -14,6 +14,7 @@
 #include "core/block.hpp"
 #include "core/config.hpp"
 #include "core/size_classes.hpp"
+#include "platform/spin_lock.hpp"
 
 namespace bop::core {
 
@@ -87,7 +88,6 @@ struct Segment {
 
   char* page_start(const Page* page) const {
     const char* base = reinterpret_cast<const char*>(this);
-    if (kind == SegmentKind::kLarge) return const_cast<char*>(base) + kLargeDataOffset;
     return const_cast<char*>(base) + (std::size_t{page->index} << page_shift);
   }
   Page* page_of(const void* p) {
@@ -121,12 +121,19 @@ struct Heap {
   PageQueue classes[kClassCount] = {};  // pages with free blocks, current first
   PageQueue full = {};                  // pages with no free block
   PageQueue purge_queue = {};           // free pages, oldest first
-  Segment* with_free_pages[3] = {};     // per kind: segments that have a free page
+  Segment* with_free_pages[kSegmentKinds] = {};  // per kind: segments with a free page
   std::atomic<Block*> remote_in{nullptr};  // blocks other threads freed (MPSC stack)
+  // Set by the purger each round: the owner then lets go of the empty pages
+  // it keeps per class, so they can be purged too (see heap_trim).
+  std::atomic<bool> trim_request{false};
   RemoteBatch remote_out[kRemoteSlots] = {};
   std::uint32_t slow_calls = 0;         // paces housekeeping
   bool is_sentinel = false;
   std::uint32_t index = 0;              // creation order; unique among live threads
+  // Guards the page/segment bookkeeping (purge queue, segment free lists)
+  // against the background purger.  Taken per page event, never per block.
+  SpinLock page_lock;
+  Heap* next_all = nullptr;             // list of every heap ever made (for the purger)
   Heap* next_in_pool = nullptr;         // abandoned-heap pool link
 
   // Every direct slot starts at `empty_page`, whose free list is empty.

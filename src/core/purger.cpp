@@ -1,0 +1,74 @@
+#include "core/purger.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+
+#include "core/heap.hpp"
+#include "core/huge.hpp"
+#include "core/segment.hpp"
+#include "platform/os.hpp"
+#include "platform/spin_lock.hpp"
+
+namespace bop::core {
+
+bool g_purge_thread_enabled = true;
+
+namespace {
+
+std::atomic<bool> g_started{false};
+// Held while the purger works, so fork() never copies a heap's page lock
+// taken by it.
+SpinLock g_round_lock;
+
+void purge_round() {
+  LockGuard guard(g_round_lock);
+  std::uint32_t now = clock_ms32(os::now_ms());
+  for_each_heap<std::uint32_t>(
+      [](Heap* heap, std::uint32_t when) {
+        heap_purge(heap, when, false);
+        heap->trim_request.store(true, std::memory_order_relaxed);
+      },
+      now);
+  segment_cache_trim(false);
+  huge_cache_trim(false);
+}
+
+void* purger_main(void*) {
+  // Signals are for the program's own threads.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  for (;;) {
+    std::uint32_t delay = g_purge_delay_ms < 10 ? 10 : g_purge_delay_ms;
+    struct timespec pause = {static_cast<time_t>(delay / 1000), static_cast<long>(delay % 1000) * 1000000L};
+    nanosleep(&pause, nullptr);
+    purge_round();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void purger_maybe_start() noexcept {
+  if (!g_purge_thread_enabled || g_purge_delay_ms == 0 || g_started.load(std::memory_order_relaxed)) return;
+  if (g_started.exchange(true, std::memory_order_acq_rel)) return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, purger_main, nullptr) == 0) pthread_setname_np(thread, "bop-purge");
+  pthread_attr_destroy(&attr);
+}
+
+void purger_fork_prepare() noexcept { g_round_lock.lock(); }
+void purger_fork_parent() noexcept { g_round_lock.unlock(); }
+void purger_fork_child() noexcept {
+  g_round_lock.reset();
+  g_started.store(false, std::memory_order_relaxed);  // the thread did not come along
+}
+
+}  // namespace bop::core

@@ -1,0 +1,20 @@
+// The background purger: a thread that wakes every purge delay and gives
+// free pages and cached blocks that have waited long enough back to the OS,
+// so an idle process shrinks without calling into the allocator.
+// BOP_PURGE_THREAD=0 turns it off (purging then rides on allocation slow
+// paths only).
+#pragma once
+
+namespace bop::core {
+
+// Starts the thread once.  Called where no allocator lock is held: thread
+// creation allocates (through us).
+void purger_maybe_start() noexcept;
+
+void purger_fork_prepare() noexcept;
+void purger_fork_parent() noexcept;
+void purger_fork_child() noexcept;
+
+extern bool g_purge_thread_enabled;
+
+}  // namespace bop::core
