@@ -154,7 +154,12 @@ inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexce
     bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
     if (size <= old_size && size >= old_size / 2 && aligned) return p;
   }
-  void* q = alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  void* q;
+  if (size > kLargeBlockMax && size > old_size && alignment <= kMaxNaturalAlign) {
+    q = huge_alloc(size, alignment, false, /*growing=*/true);  // a buffer on its way up
+  } else {
+    q = alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  }
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, old_size < size ? old_size : size);
   dealloc(p);

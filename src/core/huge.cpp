@@ -51,9 +51,10 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
 
 // Best fit from the cache for a default-aligned block.  The whole mapping is
 // reused, so a block that later grows by realloc does so in place with no
-// syscall; but a mapping more than 8x too big keeps only twice the request
-// resident (the rest is purged, still mapped, and faults back in if used).
-Segment* cache_take(std::size_t mapping_size) {
+// syscall; but unless the block is `growing`, a mapping more than 8x too big
+// keeps only twice the request resident (the rest is purged, still mapped,
+// and faults back in if used).
+Segment* cache_take(std::size_t mapping_size, bool growing) {
   Segment* best = nullptr;
   {
     LockGuard guard(g_huge_lock);
@@ -69,7 +70,7 @@ Segment* cache_take(std::size_t mapping_size) {
     g_huge_cache[best_index] = g_huge_cache[--g_huge_count];
     g_huge_bytes -= best->mapping_size;
   }
-  if (best->mapping_size / 8 > mapping_size && !best->pages[0].is_zero) {
+  if (!growing && best->mapping_size / 8 > mapping_size && !best->pages[0].is_zero) {
     std::size_t keep = 2 * mapping_size;
     os::purge(reinterpret_cast<char*>(best) + keep, best->mapping_size - keep);
   }
@@ -83,7 +84,7 @@ void unmap_segment(Segment* seg) {
 
 }  // namespace
 
-void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
+void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growing) noexcept {
   std::size_t offset = block_offset_for(alignment);
   // Refuse sizes no address space can hold (also catches overflow below).
   if (size > (std::size_t{1} << 47)) {
@@ -97,7 +98,7 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   Segment* seg = nullptr;
   bool is_zero = true;
   if (offset == kHugeHeaderSize) {
-    seg = cache_take(mapping_size);
+    seg = cache_take(mapping_size, growing);
     if (seg != nullptr) is_zero = seg->pages[0].is_zero;
   }
   if (seg == nullptr) {

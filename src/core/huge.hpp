@@ -10,7 +10,10 @@
 
 namespace bop::core {
 
-void* huge_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+// `growing`: the block replaces a smaller one in realloc, so it will likely
+// grow again: a larger cached mapping is then reused whole (growth in place,
+// no page faults) instead of being trimmed to size.
+void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growing = false) noexcept;
 void huge_free(Segment* seg) noexcept;
 // Resizes in place or by moving pages; nullptr (errno = ENOMEM) if neither works.
 void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignment) noexcept;
