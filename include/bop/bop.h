@@ -18,11 +18,9 @@ extern "C" {
 
 #define BOP_EXPORT __attribute__((visibility("default")))
 
-/* Allocate `size` bytes.  The block is aligned to the largest power of two
- * dividing its size class: 16 or more for sizes above 64 (and for 16, 32, 48,
- * 64), 8 for the 8, 24, 40 and 56-byte classes -- enough for any object that
- * fits, as C requires.  size 0 returns a unique pointer that bop_dealloc
- * accepts.  NULL + ENOMEM on failure. */
+/* Allocate `size` bytes, 16-aligned (8-aligned for sizes up to 8).  size 0
+ * returns a unique pointer that bop_dealloc accepts.  NULL + ENOMEM on
+ * failure. */
 BOP_EXPORT void* bop_alloc(size_t size) BOP_NOEXCEPT __attribute__((malloc, alloc_size(1)));
 
 /* Like bop_alloc, but the memory is zero.  Memory known to be fresh from the

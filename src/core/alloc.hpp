@@ -81,9 +81,8 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
     return nullptr;
   }
   if (alignment <= 16) {
-    // Every class is 8-aligned and every class that is a multiple of 16 is
-    // 16-aligned (all of them above 64 bytes): round small sizes up to 16.
-    if (alignment == 16 && size <= 64) size = size == 0 ? 16 : (size + 15) & ~std::size_t{15};
+    // Every class from 16 bytes up is 16-aligned; only the 8-byte one is not.
+    if (alignment == 16 && size <= 8) size = 16;
     return alloc<kZero>(size);
   }
   unsigned cls = aligned_class(size, alignment);

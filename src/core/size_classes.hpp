@@ -1,5 +1,8 @@
-// Size classes: 8-byte steps up to 64 bytes, then four classes per doubling
-// up to kLargeBlockMax.  Worst-case internal waste is 25% above 64 bytes.
+// Size classes: 8, then 16-byte steps up to 64 bytes, then four classes per
+// doubling up to kLargeBlockMax.  Worst-case internal waste is 25% above 64
+// bytes.  Every class from 16 bytes up is a multiple of 16, so every block of
+// 16 bytes or more is 16-aligned: the x86-64 ABI's malloc alignment, which
+// compilers assume (clang annotates malloc results with it).
 // A block of class c sits at page_start + i * size, so it is aligned to the
 // largest power of two dividing its size (capped at kMaxNaturalAlign):
 // aligned requests mostly become ordinary requests of a suitable class.
@@ -16,15 +19,17 @@ namespace bop::core {
 
 // Class index for a size in (64, kLargeBlockMax]: the doubling it falls in,
 // then which quarter of that doubling.
+inline constexpr unsigned kTinyClasses = 5;  // 8, 16, 32, 48, 64
+
 constexpr unsigned class_of_large(std::size_t size) {
   std::size_t s = size - 1;
   unsigned msb = 63u - static_cast<unsigned>(std::countl_zero(s));
-  return 8u + (msb - 6u) * 4u + static_cast<unsigned>((s >> (msb - 2u)) & 3u);
+  return kTinyClasses + (msb - 6u) * 4u + static_cast<unsigned>((s >> (msb - 2u)) & 3u);
 }
 
 constexpr std::size_t class_size_formula(unsigned c) {
-  if (c < 8) return (c + 1) * 8;
-  unsigned k = (c - 8) / 4, r = (c - 8) % 4;
+  if (c < kTinyClasses) return c == 0 ? 8 : c * 16;
+  unsigned k = (c - kTinyClasses) / 4, r = (c - kTinyClasses) % 4;
   return (std::size_t{64} << k) + (r + 1) * (std::size_t{16} << k);
 }
 
@@ -38,7 +43,8 @@ inline constexpr auto kClassSize = [] {
 
 // Size 0 is served as size 1 (class 0): malloc(0) returns a unique block.
 constexpr unsigned size_to_class(std::size_t size) {
-  if (size <= 64) return size == 0 ? 0u : static_cast<unsigned>((size - 1) / 8);
+  if (size <= 8) return 0;
+  if (size <= 64) return static_cast<unsigned>((size + 15) / 16);
   return class_of_large(size);
 }
 
@@ -75,8 +81,10 @@ constexpr unsigned aligned_class(std::size_t size, std::size_t align) {
 }
 
 static_assert(kClassSize[kClassCount - 1] == kLargeBlockMax);
-static_assert(size_to_class(64) == 7 && size_to_class(65) == 8 && kClassSize[8] == 80);
-static_assert(size_to_class(1024) == 23 && kClassSize[23] == 1024);
+static_assert(size_to_class(64) == 4 && size_to_class(65) == 5 && kClassSize[5] == 80);
+static_assert(size_to_class(24) == 2 && kClassSize[2] == 32 && size_to_class(9) == 1);
+static_assert(size_to_class(1024) == 20 && kClassSize[20] == 1024);
+static_assert(class_alignment(1) == 16 && class_alignment(3) == 16 && class_alignment(5) == 16);
 static_assert(kClassCount <= 255, "class index must fit a byte");
 static_assert(aligned_class(1, 64) == size_to_class(64));
 static_assert(aligned_class(5000, 4096) == size_to_class(8192));
