@@ -1,13 +1,25 @@
 // Every replaceable operator new / delete form, served by bop.  new throws
 // std::bad_alloc after trying the new_handler; nothrow forms return nullptr.
+//
+// libbop.so does not link libstdc++ (it would cost every C program ~1 MiB of
+// resident memory): the two C++ runtime functions needed on the failure path
+// are weak references, present whenever the program is C++.
+#include <dlfcn.h>
+
+#include <atomic>
 #include <cstddef>
 #include <new>
 
 #include "api/entry.hpp"
-
-using namespace bop::core;
+#include "platform/fatal.hpp"
 
 #define BOP_PUBLIC __attribute__((visibility("default")))
+
+// std::get_new_handler() and std::__throw_bad_alloc(), by their mangled names.
+extern "C" {
+[[gnu::weak]] std::new_handler _ZSt15get_new_handlerv() noexcept;
+[[gnu::weak, noreturn]] void _ZSt17__throw_bad_allocv();
+}
 
 namespace {
 
@@ -18,23 +30,21 @@ inline void* try_alloc(std::size_t size, std::size_t alignment) noexcept {
                                 : bop::api::allocate_aligned<false>(alignment, size);
 }
 
-// Slow path of operator new: the new_handler loop, kept out of line.
-[[gnu::noinline]] void* new_retry(std::size_t size, std::size_t alignment, bool nothrow) {
+std::new_handler current_handler() noexcept {
+  return _ZSt15get_new_handlerv != nullptr ? _ZSt15get_new_handlerv() : nullptr;
+}
+
+// Slow path of operator new: the new_handler loop, kept out of line.  The
+// handler may throw; this frame has nothing to clean up, so it unwinds
+// through without needing the C++ personality routine.
+[[gnu::noinline]] void* new_retry(std::size_t size, std::size_t alignment) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
+    std::new_handler handler = current_handler();
     if (handler == nullptr) {
-      if (nothrow) return nullptr;
-      throw std::bad_alloc();
+      if (_ZSt17__throw_bad_allocv != nullptr) _ZSt17__throw_bad_allocv();
+      bop::fatal("operator new: out of memory, and no C++ runtime to throw std::bad_alloc");
     }
-    if (nothrow) {
-      try {
-        handler();
-      } catch (...) {
-        return nullptr;
-      }
-    } else {
-      handler();
-    }
+    handler();
     if (void* p = try_alloc(size, alignment)) return p;
   }
 }
@@ -42,13 +52,41 @@ inline void* try_alloc(std::size_t size, std::size_t alignment) noexcept {
 inline void* new_impl(std::size_t size, std::size_t alignment) {
   if (void* p = try_alloc(size, alignment)) [[likely]]
     return p;
-  return new_retry(size, alignment, false);
+  return new_retry(size, alignment);
+}
+
+// The nothrow forms must turn a std::bad_alloc thrown by the new_handler into
+// nullptr, which takes a catch.  Rather than link the C++ runtime for that,
+// they defer to libstdc++'s own nothrow operator new, which catches around
+// our (interposed) throwing operator new.
+using NothrowNew = void* (*)(std::size_t, const std::nothrow_t&) noexcept;
+using NothrowAlignedNew = void* (*)(std::size_t, std::align_val_t, const std::nothrow_t&) noexcept;
+
+[[gnu::noinline]] void* nothrow_retry(std::size_t size, std::size_t alignment) noexcept {
+  if (current_handler() == nullptr) return nullptr;  // nothing to retry with
+  const std::nothrow_t tag{};  // our own: std::nothrow lives in libstdc++
+  if (alignment <= kNewAlign) {
+    static std::atomic<NothrowNew> next{nullptr};
+    NothrowNew fn = next.load(std::memory_order_acquire);
+    if (fn == nullptr) {
+      fn = reinterpret_cast<NothrowNew>(dlsym(RTLD_NEXT, "_ZnwmRKSt9nothrow_t"));
+      next.store(fn, std::memory_order_release);
+    }
+    return fn != nullptr ? fn(size, tag) : nullptr;
+  }
+  static std::atomic<NothrowAlignedNew> next_aligned{nullptr};
+  NothrowAlignedNew fn = next_aligned.load(std::memory_order_acquire);
+  if (fn == nullptr) {
+    fn = reinterpret_cast<NothrowAlignedNew>(dlsym(RTLD_NEXT, "_ZnwmSt11align_val_tRKSt9nothrow_t"));
+    next_aligned.store(fn, std::memory_order_release);
+  }
+  return fn != nullptr ? fn(size, std::align_val_t(alignment), tag) : nullptr;
 }
 
 inline void* new_nothrow(std::size_t size, std::size_t alignment) noexcept {
   if (void* p = try_alloc(size, alignment)) [[likely]]
     return p;
-  return new_retry(size, alignment, true);
+  return nothrow_retry(size, alignment);
 }
 
 }  // namespace
@@ -84,7 +122,9 @@ BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept
 BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { bop::api::release(p); }
 BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
 BOP_PUBLIC void operator delete[](void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  bop::api::release(p);
+}
 BOP_PUBLIC void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   bop::api::release(p);
 }

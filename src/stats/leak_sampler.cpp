@@ -118,9 +118,17 @@ std::uint64_t stack_hash(const Sample& s) {
 }
 
 // Is this frame part of the allocator itself (skipped at the top of a stack)?
+// Only called while writing a report (under g_lock), so plain globals do.
+Dl_info g_self;
+bool g_self_known = false, g_self_looked_up = false;
+
 bool is_allocator_frame(void* frame) {
-  static Dl_info self;
-  static bool self_known = dladdr(reinterpret_cast<void*>(&leak_sampler_on_alloc), &self) != 0;
+  if (!g_self_looked_up) {
+    g_self_known = dladdr(reinterpret_cast<void*>(&leak_sampler_on_alloc), &g_self) != 0;
+    g_self_looked_up = true;
+  }
+  const Dl_info& self = g_self;
+  bool self_known = g_self_known;
   Dl_info info;
   if (dladdr(frame, &info) == 0) return false;
   if (self_known && info.dli_fbase == self.dli_fbase && info.dli_sname == nullptr) return true;
