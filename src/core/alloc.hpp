@@ -47,13 +47,27 @@ inline void* page_pop(Page* page, Block* b, std::size_t size) {
   return b;
 }
 
+// A block from `page` if it has one at hand: its free list, or else the
+// blocks its owner freed since (swapped in without leaving the fast path,
+// unless blocks freed by other threads wait: the slow path collects those).
+// nullptr sends the caller to the slow path.
+template <bool kZero>
+inline void* page_alloc(Heap* heap, Page* page, std::size_t size) {
+  if (Block* b = page->free; BOP_LIKELY(b != nullptr)) return page_pop<kZero>(page, b, size);
+  Block* b = page->local_free;
+  if (b == nullptr || heap->remote_in.load(std::memory_order_relaxed) != nullptr) return nullptr;
+  page->local_free = nullptr;
+  page->free_is_zero = false;
+  return page_pop<kZero>(page, b, size);
+}
+
 template <bool kZero>
 inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
   if (BOP_LIKELY(size <= kLargeBlockMax)) {
     unsigned cls = size_to_class(size);
     Page* page = heap->classes[cls].first;
     if (BOP_LIKELY(page != nullptr)) {
-      if (Block* b = page->free) return page_pop<kZero>(page, b, size);
+      if (void* p = page_alloc<kZero>(heap, page, size)) return p;
     }
     return alloc_slow<kZero>(heap, size, cls);
   }
@@ -66,7 +80,7 @@ inline void* alloc(std::size_t size) noexcept {
   if (BOP_LIKELY(size <= kDirectMax)) {
     std::size_t slot = direct_slot(size);
     Page* page = heap->direct[slot];
-    if (Block* b = page->free; BOP_LIKELY(b != nullptr)) return page_pop<kZero>(page, b, size);
+    if (void* p = page_alloc<kZero>(heap, page, size); BOP_LIKELY(p != nullptr)) return p;
     return alloc_slow<kZero>(heap, size, kDirectClass[slot]);
   }
   return alloc_generic<kZero>(heap, size);
@@ -90,7 +104,7 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   Heap* heap = tl_heap;
   Page* page = heap->classes[cls].first;
   if (page != nullptr) {
-    if (Block* b = page->free) return page_pop<kZero>(page, b, size);
+    if (void* p = page_alloc<kZero>(heap, page, size)) return p;
   }
   return alloc_slow<kZero>(heap, size, cls);
 }
@@ -103,11 +117,11 @@ inline void dealloc(void* p) noexcept {
   check_free(heap, seg, p);
 #endif
   if (BOP_LIKELY(seg->owner == heap)) {
-    Page* page = seg->page_of(p);
+    Page* page = seg->page_of(p);  // a shift and an add: no lookup table
     Block* b = static_cast<Block*>(p);
     block_set_next(b, page->local_free);
     page->local_free = b;
-    if (BOP_UNLIKELY(Page::needs_attention(--page->used))) {
+    if (BOP_UNLIKELY(--page->used <= 0)) {  // empty, or was full
       // Cheap early out for the common "only page of its class became empty"
       // (a malloc/free loop): prev == next only when both are null.
       if (page->used == 0 && page->prev == page->next && page->block_size <= kSmallBlockMax) {

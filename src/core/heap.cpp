@@ -127,7 +127,7 @@ void free_local_block(Heap* heap, Segment* seg, Block* b) noexcept {
   Page* page = seg->page_of(b);
   block_set_next(b, page->local_free);
   page->local_free = b;
-  if (Page::needs_attention(--page->used)) page_after_free(heap, page);
+  if (--page->used <= 0) page_after_free(heap, page);  // empty, or was full
 }
 
 // Takes every block other threads handed to this heap: one atomic exchange.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,15 +27,15 @@ struct Segment;
 // `local_free`; when `free` runs dry the slow path swaps them.  That swap is
 // the heap's regular point to do housekeeping (collect remote frees, purge).
 //
-// `used` doubles as the full flag: a page parked on the full list has
-// kFullBit set, so the free fast path's single `--used <= 0` test (signed)
+// `used` doubles as the full flag: a page parked on the full list has its
+// sign bit set (kFullBit), so the free fast path's single `--used <= 0` test
 // catches both "page became empty" and "page was full".
 struct alignas(64) Page {
-  static constexpr std::uint32_t kFullBit = std::uint32_t{1} << 31;
+  static constexpr std::int32_t kFullBit = INT32_MIN;
 
   Block* free;                // blocks the owner allocates from next
   Block* local_free;          // blocks the owner freed since the last swap
-  std::uint32_t used;         // blocks handed out (incl. remote transit) | kFullBit
+  std::int32_t used;          // blocks handed out (incl. remote transit) | kFullBit
   std::uint32_t capacity;     // blocks that fit in the page
   std::uint32_t reserved;     // blocks carved so far (the rest were never touched)
   std::uint32_t block_size;   // bytes; 0 while the page is unassigned
@@ -43,17 +44,16 @@ struct alignas(64) Page {
   // Flags as bits so 64 page records plus the header fit one 4 KiB OS page.
   bool in_use : 1;            // assigned to a size class
   bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
-  bool free_is_zero : 1;      // every block on `free` is zero past its link word
   bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
   bool has_sampled : 1;       // stats: some block here is in the leak sampler's table
+  bool free_is_zero;          // every block on `free` is zero past its link word (a full
+                              // byte: the fast path clears it when it swaps the lists)
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   Page* next;                 // class queue, full list or purge queue
   Page* prev;
 
-  bool is_full() const { return (used & kFullBit) != 0; }
-  std::uint32_t used_count() const { return used & ~kFullBit; }
-  // After a free's `--used`: true when the page needs the slow path.
-  static bool needs_attention(std::uint32_t used_after) { return static_cast<std::int32_t>(used_after) <= 0; }
+  bool is_full() const { return used < 0; }
+  std::int32_t used_count() const { return used & ~kFullBit; }
 };
 static_assert(sizeof(Page) == 64, "page records are indexed with a shift");
 
@@ -91,7 +91,7 @@ struct Segment {
     return const_cast<char*>(base) + (std::size_t{page->index} << page_shift);
   }
   Page* page_of(const void* p) {
-    std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(this);
+    std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & kSegmentMask;  // segments are aligned
     return &pages[offset >> page_shift];
   }
 };
