@@ -19,10 +19,12 @@
 //   allocations = live blocks, bytes_allocated = current_memory,
 //   deallocations = bytes_deallocated = 0 and peak_memory = current_memory.
 //   No counter wraps and the peak never jumps, whatever is live.
-// - current_memory is exact.  peak_memory is exact for a single thread; with
-//   N threads allocating at once it may be under-reported by less than
-//   (N - 1) * 256 KiB (threads fold their counts into the shared peak every
-//   256 KiB of change, so no allocation writes a shared cache line).
+// - current_memory is exact.  peak_memory is exact while one thread at a time
+//   allocates and frees (threads taking turns included); with N threads
+//   allocating at once it may be off by less than (N - 1) * 256 KiB (threads
+//   fold their counts into the shared total every 256 KiB of change, so no
+//   allocation writes a shared cache line; the others' changes between two
+//   folds are estimated).
 #pragma once
 
 #include <bop/allocator.hpp>
@@ -79,6 +81,7 @@ struct alignas(64) StatsShard {
   std::atomic<std::uint64_t> bytes_deallocated{0};
   std::atomic<std::int64_t> pending{0};      // live-byte change not folded into the shared total yet
   std::atomic<std::int64_t> pending_max{0};  // highest `pending` since the last fold
+  std::atomic<std::int64_t> max_base{0};     // the shared total when pending_max was reached
   std::atomic<std::uint32_t> epoch{0};       // reset generation pending_max belongs to
 };
 

@@ -84,6 +84,7 @@ struct StatsRecorderAccess {
       if (shard.epoch.load(kRelaxed) != epoch) {
         shard.epoch.store(epoch, kRelaxed);
         shard.pending_max.store(shard.pending.load(kRelaxed), kRelaxed);
+        shard.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
       }
       std::int64_t delta = update(shard);
       track(r, shard, delta);
@@ -92,23 +93,48 @@ struct StatsRecorderAccess {
   }
 
   // Running live-byte change of this shard and its high-water mark since the
-  // last fold; folding publishes both to the shared total and peak.
+  // last fold (with the shared total at that moment); folding publishes both
+  // to the shared total and the peak.
   static void track(StatsRecorder& r, StatsShard& s, std::int64_t delta) noexcept {
     std::int64_t pending = s.pending.load(kRelaxed) + delta;
     s.pending.store(pending, kRelaxed);
-    if (pending > s.pending_max.load(kRelaxed)) s.pending_max.store(pending, kRelaxed);
+    if (pending > s.pending_max.load(kRelaxed)) {
+      s.pending_max.store(pending, kRelaxed);
+      s.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
+    }
     if (pending >= kFoldBytes || pending <= -kFoldBytes) {
-      std::int64_t before = r.folded_.fetch_add(pending, std::memory_order_acq_rel);
-      std::int64_t high = before + s.pending_max.load(kRelaxed);
+      std::int64_t high = candidate_peak(r, s, unfolded_frees(r) - negative_part(s));
       if (high > 0) atomic_max(r.peak_, static_cast<std::uint64_t>(high));
+      std::int64_t after = r.folded_.fetch_add(pending, std::memory_order_acq_rel) + pending;
       s.pending.store(0, kRelaxed);
       s.pending_max.store(0, kRelaxed);
+      s.max_base.store(after, kRelaxed);
     }
+  }
+
+  static std::int64_t negative_part(const StatsShard& s) {
+    std::int64_t p = s.pending.load(kRelaxed);
+    return p < 0 ? p : 0;
+  }
+
+  // What all shards freed and have not folded yet (<= 0).  Other threads'
+  // frees lower the total a shard's high-water mark stood on: counting them
+  // keeps the estimate from rising above the true peak.
+  static std::int64_t unfolded_frees(const StatsRecorder& r) {
+    std::int64_t sum = negative_part(r.shared_shard_);
+    for (const StatsShard& s : r.shards_) sum += negative_part(s);
+    return sum;
+  }
+
+  // The total when shard `s` reached its high-water mark: the shared total
+  // then, its own excursion, and the others' unfolded frees.
+  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s, std::int64_t others_frees) {
+    return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others_frees;
   }
 
   struct Sums {
     std::uint64_t allocations = 0, bytes_allocated = 0, deallocations = 0, bytes_deallocated = 0;
-    std::int64_t best_unfolded_high = 0;  // max over shards of pending_max
+    std::int64_t best_unfolded_high = 0;  // highest candidate_peak of a shard not folded yet
   };
 
   static Sums sum(const StatsRecorder& r) noexcept {
@@ -125,13 +151,15 @@ struct StatsRecorderAccess {
       sums.deallocations += n;
       sums.bytes_deallocated += bytes;
     });
+    std::int64_t frees = unfolded_frees(r);
     each([&](const StatsShard& s) {
       std::uint64_t n, bytes;
       read_pair(s, s.allocations, s.bytes_allocated, n, bytes);
       sums.allocations += n;
       sums.bytes_allocated += bytes;
-      std::int64_t high = s.pending_max.load(kRelaxed);
-      if (s.epoch.load(kRelaxed) == epoch && high > sums.best_unfolded_high) sums.best_unfolded_high = high;
+      if (s.epoch.load(kRelaxed) != epoch) return;  // its high-water mark predates the reset
+      std::int64_t high = candidate_peak(r, s, frees - negative_part(s));
+      if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
     });
     return sums;
   }
@@ -166,7 +194,6 @@ AllocationStats StatsRecorder::snapshot() const noexcept {
   StatsRecorderAccess::Sums sums = StatsRecorderAccess::sum(*this);
   std::uint64_t base_n = base_deallocations_.load(kRelaxed);
   std::uint64_t base_bytes = base_bytes_deallocated_.load(kRelaxed);
-  std::int64_t folded = folded_.load(std::memory_order_acquire);
   std::uint64_t peak = peak_.load(kRelaxed);
   spin_unlock(snapshot_lock_);
 
@@ -176,8 +203,8 @@ AllocationStats StatsRecorder::snapshot() const noexcept {
   out.bytes_allocated = sums.bytes_allocated - base_bytes;
   out.bytes_deallocated = sums.bytes_deallocated - base_bytes;
   out.current_memory = sums.bytes_allocated - sums.bytes_deallocated;
-  std::int64_t unfolded_high = folded + sums.best_unfolded_high;
-  if (unfolded_high > 0 && static_cast<std::uint64_t>(unfolded_high) > peak) peak = static_cast<std::uint64_t>(unfolded_high);
+  if (sums.best_unfolded_high > 0 && static_cast<std::uint64_t>(sums.best_unfolded_high) > peak)
+    peak = static_cast<std::uint64_t>(sums.best_unfolded_high);
   out.peak_memory = peak > out.current_memory ? peak : out.current_memory;
   return out;
 }
