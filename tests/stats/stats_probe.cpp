@@ -1,0 +1,230 @@
+// A small program for the process-wide statistics tests
+// (stats_process_test.py).  Built twice: stats_probe is linked with
+// bop::override, stats_plain_probe with nothing and run under
+// LD_PRELOAD=libbop.so.  Both export their symbols (-rdynamic) so leak
+// stacks can name leak_from_known_function.
+//
+//   probe churn          2000 x 1000-byte and 3 x 1 MiB mallocs, all freed
+//   probe leak           leak_from_known_function() leaks 2000 x 1000 bytes
+//   probe noleak         free_again_from_known_function() frees all it takes
+//   probe capi OUT.json OUT.txt   checks bop_stats_* itself (stats_probe only)
+//   probe off            prints bop_stats_enabled() and the counters
+//
+// It prints "usable_1000=N usable_early=M" (malloc_usable_size of a
+// 1000-byte block and of a block allocated before main) and, for each
+// failed check, a line starting with "FAIL"; the exit code is the number of
+// failed checks.
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if STATS_PROBE_LINKED
+#include <bop/bop.h>
+#endif
+
+namespace {
+
+constexpr int kBlocks = 2000;
+constexpr std::size_t kSize = 1000;
+void* volatile g_sink;  // stores here keep the compiler from dropping a malloc
+int g_failures = 0;
+
+void Churn() {
+  static void* blocks[kBlocks];
+  for (void*& p : blocks) g_sink = p = std::malloc(kSize);
+  for (void* p : blocks) std::free(p);
+  for (int i = 0; i < 3; ++i) {
+    g_sink = std::malloc(1 << 20);
+    std::free(g_sink);
+  }
+}
+
+}  // namespace
+
+// The leak the report must name: its own frame is the first one shown.
+extern "C" __attribute__((noinline)) void leak_from_known_function() {
+  for (int i = 0; i < kBlocks; ++i) g_sink = std::malloc(kSize);
+}
+
+// Takes as much and gives it all back: it must not show up as a leak.
+extern "C" __attribute__((noinline)) void free_again_from_known_function() {
+  static void* blocks[kBlocks];
+  for (void*& p : blocks) g_sink = p = std::malloc(kSize);
+  for (void* p : blocks) std::free(p);
+}
+
+#if STATS_PROBE_LINKED
+// C23 sized frees: exported by bop, not declared by older C libraries.
+extern "C" void free_sized(void* p, std::size_t size) noexcept;
+extern "C" void free_aligned_sized(void* p, std::size_t alignment, std::size_t size) noexcept;
+
+namespace {
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::printf("FAIL: %s\n", what);
+    ++g_failures;
+  }
+}
+
+// Every allocation entry point is one counted allocation of its block size;
+// every free function one counted free.
+void CheckEntryPoints() {
+  void* b[12];
+  bop_stats s0, s1, s2;
+  bop_stats_get(&s0);
+  b[0] = std::malloc(10);
+  b[1] = std::calloc(3, 100);
+  b[2] = std::realloc(nullptr, 200);
+  b[3] = reallocarray(nullptr, 4, 50);
+  b[4] = aligned_alloc(64, 640);
+  if (posix_memalign(&b[5], 128, 1000) != 0) b[5] = nullptr;
+  b[6] = memalign(256, 100);
+  b[7] = valloc(5000);
+  b[8] = pvalloc(100);
+  b[9] = ::operator new(300);
+  b[10] = ::operator new[](400);
+  b[11] = ::operator new(500, std::align_val_t(512));
+  bop_stats_get(&s1);
+  std::size_t usable = 0;
+  for (void* p : b) usable += malloc_usable_size(p);
+  free(b[0]);
+  free_sized(b[1], 300);
+  free(b[2]);
+  free(b[3]);
+  free_aligned_sized(b[4], 64, 640);
+  free(b[5]);
+  free(b[6]);
+  free(b[7]);
+  free(b[8]);
+  ::operator delete(b[9], 300);
+  ::operator delete[](b[10]);
+  ::operator delete(b[11], std::align_val_t(512));
+  bop_stats_get(&s2);
+  Check(s1.allocations - s0.allocations == 12, "each allocation function counted once");
+  Check(s1.bytes_allocated - s0.bytes_allocated == usable, "allocation functions: block sizes");
+  Check(s2.deallocations - s1.deallocations == 12, "each free function counted once");
+  Check(s2.bytes_deallocated - s1.bytes_deallocated == usable, "free functions: block sizes");
+}
+
+// Exact process-wide counts between two bop_stats_get calls (this program
+// does nothing else meanwhile): process bytes are block sizes.
+void CheckCApi(const char* json_path, const char* text_path) {
+  Check(bop_stats_enabled() == 1, "bop_stats_enabled() == 1 with BOP_STATS set");
+  CheckEntryPoints();
+
+  static void* blocks[100];
+  std::size_t usable = 0;
+  bop_stats s0, s1, s2;
+  bop_stats_get(&s0);
+  for (void*& p : blocks) p = std::malloc(100);
+  for (void* p : blocks) usable += malloc_usable_size(p);
+  bop_stats_get(&s1);
+  for (void* p : blocks) std::free(p);
+  bop_stats_get(&s2);
+  Check(s1.allocations - s0.allocations == 100, "100 mallocs counted");
+  Check(s1.bytes_allocated - s0.bytes_allocated == usable, "malloc bytes are block sizes");
+  Check(s1.current_memory - s0.current_memory == usable, "current grows by the blocks");
+  Check(s1.deallocations == s0.deallocations, "no frees yet");
+  Check(s2.deallocations - s1.deallocations == 100, "100 frees counted");
+  Check(s2.bytes_deallocated - s1.bytes_deallocated == usable, "free bytes are block sizes");
+  Check(s2.current_memory == s0.current_memory, "current back where it was");
+  Check(s1.peak_memory >= s1.current_memory, "peak >= current");
+  Check(s1.mapped_bytes > 0 && s1.resident_bytes > 0, "mapped and resident bytes reported");
+
+  // realloc is not an allocation: only bytes move, by block sizes.
+  void* p = std::malloc(100);
+  std::size_t before_usable = malloc_usable_size(p);
+  bop_stats_get(&s0);
+  p = std::realloc(p, 50000);
+  std::size_t after_usable = malloc_usable_size(p);
+  bop_stats_get(&s1);
+  Check(s1.allocations == s0.allocations && s1.deallocations == s0.deallocations,
+        "realloc is not an allocation event");
+  Check(s1.bytes_allocated - s0.bytes_allocated == after_usable - before_usable,
+        "realloc growth adds the block size difference");
+  std::free(p);
+
+  // bop_stats_reset with live blocks: no wrap, peak == current.
+  for (void*& q : blocks) q = std::malloc(3000);
+  bop_stats_get(&s0);
+  bop_stats_reset();
+  bop_stats_get(&s1);
+  unsigned long long live = s0.allocations - s0.deallocations;
+  Check(s1.deallocations == 0 && s1.bytes_deallocated == 0, "reset: nothing freed since");
+  Check(s1.allocations == live, "reset: allocations == live blocks");
+  Check(s1.bytes_allocated == s1.current_memory, "reset: bytes_allocated == current");
+  Check(s1.current_memory == s0.current_memory, "reset keeps current");
+  Check(s1.peak_memory == s1.current_memory, "reset: peak == current");
+  for (void* q : blocks) std::free(q);
+  bop_stats_get(&s2);
+  Check(s2.deallocations == 100 && s2.allocations == live, "pre-reset blocks freed after reset");
+  Check(s2.deallocations <= s2.allocations && s2.bytes_deallocated <= s2.bytes_allocated,
+        "no wrap after freeing pre-reset blocks");
+
+  // bop_stats_print to a file descriptor, JSON and text.
+  int json = open(json_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int text = open(text_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  Check(json >= 0 && text >= 0, "output files open");
+  bop_stats_print(json, 1);
+  bop_stats_print(text, 0);
+  close(json);
+  close(text);
+}
+
+// With BOP_STATS unset (or 0) nothing is counted.
+void CheckOff() {
+  for (int i = 0; i < 10; ++i) {
+    g_sink = std::malloc(100);
+    std::free(g_sink);
+  }
+  bop_stats s;
+  bop_stats_get(&s);
+  std::printf("enabled=%d allocations=%llu deallocations=%llu bytes_allocated=%llu\n",
+              bop_stats_enabled(), s.allocations, s.deallocations, s.bytes_allocated);
+}
+
+}  // namespace
+#endif
+
+// Allocated by a static constructor, before main: counted all the same (the
+// size is used nowhere else, so its histogram row shows them).
+constexpr std::size_t kEarlySize = 40000;
+struct EarlyBlocks {
+  void* blocks[5];
+  EarlyBlocks() {
+    for (void*& p : blocks) g_sink = p = std::malloc(kEarlySize);
+  }
+} g_early;
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "";
+  void* probe = std::malloc(kSize);
+  std::printf("usable_1000=%zu usable_early=%zu\n", malloc_usable_size(probe),
+              malloc_usable_size(g_early.blocks[0]));
+  std::free(probe);
+  for (void* p : g_early.blocks) std::free(p);
+  if (std::strcmp(mode, "churn") == 0) {
+    Churn();
+  } else if (std::strcmp(mode, "leak") == 0) {
+    leak_from_known_function();
+  } else if (std::strcmp(mode, "noleak") == 0) {
+    free_again_from_known_function();
+#if STATS_PROBE_LINKED
+  } else if (std::strcmp(mode, "capi") == 0 && argc == 4) {
+    CheckCApi(argv[2], argv[3]);
+  } else if (std::strcmp(mode, "off") == 0) {
+    CheckOff();
+#endif
+  } else {
+    std::printf("FAIL: unknown mode '%s'\n", mode);
+    return 100;
+  }
+  std::fflush(stdout);
+  return g_failures;
+}
