@@ -20,6 +20,7 @@ BOP_GLOBAL_ALLOCATOR(GLOBAL);
 namespace {
 
 constexpr std::uint64_t kMB = 1024 * 1024;
+std::uint64_t* volatile g_leaked = nullptr;
 
 // Holds a vector of `mb` megabytes until it goes out of scope.
 std::uint64_t peak_with_vector_of(std::uint64_t mb) {
@@ -63,9 +64,8 @@ int main() {
   std::cout << "3. Ten boxes leaked on purpose\n";
   GLOBAL.reset_stats();
   for (int i = 0; i < 10; ++i) {
-    auto* leaked = new std::uint64_t(i);  // never deleted
-    (void)leaked;
-  }
+    g_leaked = new std::uint64_t(i);  // never deleted (the volatile store keeps the compiler
+  }                                   // from eliding the allocation)
   bop::AllocationStats leaks = GLOBAL.stats();
   if (leaks.has_leaks()) {
     std::cout << "  Memory leaks detected: " << leaks.outstanding_allocations() << " allocations ("

@@ -19,12 +19,12 @@
 //   allocations = live blocks, bytes_allocated = current_memory,
 //   deallocations = bytes_deallocated = 0 and peak_memory = current_memory.
 //   No counter wraps and the peak never jumps, whatever is live.
-// - current_memory is exact.  peak_memory is exact while one thread at a time
-//   allocates and frees (threads taking turns included); with N threads
-//   allocating at once it may be off by less than (N - 1) * 256 KiB (threads
+// - current_memory is exact.  peak_memory is exact for a single thread (and
+//   in the common hand-over patterns: one thread then another); with N
+//   threads it may be off by less than (N - 1) * 256 KiB either way: threads
 //   fold their counts into the shared total every 256 KiB of change, so no
-//   allocation writes a shared cache line; the others' changes between two
-//   folds are estimated).
+//   allocation writes a shared cache line, and the others' unfolded changes
+//   at the moment of a thread's high-water mark are estimated.
 #pragma once
 
 #include <bop/allocator.hpp>

@@ -80,7 +80,8 @@ void* BopStatsAllocator::realloc(void* p, Layout layout, std::size_t new_size) n
   if (p == nullptr) return alloc(Layout(new_size, layout.align));
   Header old = *header_of(p);
   std::size_t total;
-  if (__builtin_add_overflow(new_size, old.header_len, &total)) {
+  // As in alloc: a zero-size block keeps a byte so the user pointer stays inside.
+  if (__builtin_add_overflow(new_size == 0 ? 1 : new_size, old.header_len, &total)) {
     errno = ENOMEM;
     return nullptr;
   }

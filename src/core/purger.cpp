@@ -15,6 +15,7 @@
 namespace bop::core {
 
 bool g_purge_thread_enabled = true;
+constinit thread_local bool tl_starting_purger __attribute__((tls_model("initial-exec"))) = false;
 
 namespace {
 
@@ -60,7 +61,9 @@ void purger_maybe_start() noexcept {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_t thread;
+  tl_starting_purger = true;
   if (pthread_create(&thread, &attr, purger_main, nullptr) == 0) pthread_setname_np(thread, "bop-purge");
+  tl_starting_purger = false;
   pthread_attr_destroy(&attr);
 }
 

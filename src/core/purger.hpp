@@ -17,4 +17,8 @@ void purger_fork_child() noexcept;
 
 extern bool g_purge_thread_enabled;
 
+// True on a thread while it starts the purger: what libc allocates for the new
+// thread is the allocator's own doing, not to be sampled as the program's.
+extern constinit thread_local bool tl_starting_purger;
+
 }  // namespace bop::core

@@ -9,6 +9,7 @@
 
 #include "core/alloc.hpp"
 #include "core/options.hpp"
+#include "core/purger.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
 
@@ -176,7 +177,7 @@ __attribute__((constructor)) void warm_up_unwinder() {
 }  // namespace
 
 void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept {
-  if (tl_sampling) return;
+  if (tl_sampling || core::tl_starting_purger) return;
   tl_countdown -= static_cast<std::int64_t>(size);
   if (tl_countdown > 0) return;
   bool first = tl_rng == 0;  // a thread's first allocation only starts its countdown

@@ -103,7 +103,7 @@ struct StatsRecorderAccess {
       s.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
     }
     if (pending >= kFoldBytes || pending <= -kFoldBytes) {
-      std::int64_t high = candidate_peak(r, s, unfolded_frees(r) - negative_part(s));
+      std::int64_t high = candidate_peak(r, s, unfolded_total(r) - s.pending.load(kRelaxed));
       if (high > 0) atomic_max(r.peak_, static_cast<std::uint64_t>(high));
       std::int64_t after = r.folded_.fetch_add(pending, std::memory_order_acq_rel) + pending;
       s.pending.store(0, kRelaxed);
@@ -112,24 +112,20 @@ struct StatsRecorderAccess {
     }
   }
 
-  static std::int64_t negative_part(const StatsShard& s) {
-    std::int64_t p = s.pending.load(kRelaxed);
-    return p < 0 ? p : 0;
-  }
-
-  // What all shards freed and have not folded yet (<= 0).  Other threads'
-  // frees lower the total a shard's high-water mark stood on: counting them
-  // keeps the estimate from rising above the true peak.
-  static std::int64_t unfolded_frees(const StatsRecorder& r) {
-    std::int64_t sum = negative_part(r.shared_shard_);
-    for (const StatsShard& s : r.shards_) sum += negative_part(s);
+  // Every shard's change not folded yet.  Read at fold time (every 256 KiB
+  // of a thread's change) and by snapshots, never per allocation.
+  static std::int64_t unfolded_total(const StatsRecorder& r) {
+    std::int64_t sum = r.shared_shard_.pending.load(kRelaxed);
+    for (const StatsShard& s : r.shards_) sum += s.pending.load(kRelaxed);
     return sum;
   }
 
   // The total when shard `s` reached its high-water mark: the shared total
-  // then, its own excursion, and the others' unfolded frees.
-  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s, std::int64_t others_frees) {
-    return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others_frees;
+  // then, its own excursion, and the others' unfolded changes (as they are
+  // now: exact when the others did not move since, i.e. when threads take
+  // turns; otherwise off by at most their unfolded change).
+  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s, std::int64_t others) {
+    return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others;
   }
 
   struct Sums {
@@ -151,14 +147,14 @@ struct StatsRecorderAccess {
       sums.deallocations += n;
       sums.bytes_deallocated += bytes;
     });
-    std::int64_t frees = unfolded_frees(r);
+    std::int64_t unfolded = unfolded_total(r);
     each([&](const StatsShard& s) {
       std::uint64_t n, bytes;
       read_pair(s, s.allocations, s.bytes_allocated, n, bytes);
       sums.allocations += n;
       sums.bytes_allocated += bytes;
       if (s.epoch.load(kRelaxed) != epoch) return;  // its high-water mark predates the reset
-      std::int64_t high = candidate_peak(r, s, frees - negative_part(s));
+      std::int64_t high = candidate_peak(r, s, unfolded - s.pending.load(kRelaxed));
       if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
     });
     return sums;

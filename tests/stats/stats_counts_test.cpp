@@ -162,8 +162,8 @@ TEST(StatsCounts, AlignedLayouts) {
 // and counts like alloc.
 TEST(StatsCounts, AllocZeroedIsZero) {
   BopStatsAllocator a;
-  const Layout layouts[] = {Layout(24),        Layout(100),       Layout(1000, 64),
-                            Layout(5000),      Layout(40000, 4096), Layout(700 * KiB),
+  const Layout layouts[] = {Layout(24),         Layout(100),         Layout(1000, 64),
+                            Layout(5000),       Layout(40000, 4096), Layout(700 * KiB),
                             Layout(3 * MiB, 32)};
   for (int round = 0; round < 3; ++round) {
     std::vector<void*> dirty;
@@ -234,8 +234,10 @@ TEST(StatsCounts, ReallocCountsBytesOnly) {
       ASSERT_EQ(FirstMismatch(q, kept, 1), kept);
       EXPECT_GE(a.usable_size(q), next);
       Fill(q, next, 1);  // the whole new size is ours to write
-      if (next > size) grown += next - size;
-      else shrunk += size - next;
+      if (next > size)
+        grown += next - size;
+      else
+        shrunk += size - next;
       size = next;
       if (size > peak) peak = size;
       EXPECT_EQ(a.stats(), Stats(1, 0, grown, shrunk, peak, size));
@@ -267,8 +269,8 @@ TEST(StatsCounts, FailedRequestsAreNotCounted) {
   std::memset(p, 7, 64);
   const AllocationStats before = a.stats();
   const std::size_t huge = std::size_t{1} << 62;
-  for (Layout bad : {Layout(10, 0), Layout(10, 48), Layout(SIZE_MAX - 4), Layout(huge),
-                     Layout(huge, 4096)}) {
+  for (Layout bad :
+       {Layout(10, 0), Layout(10, 48), Layout(SIZE_MAX - 4), Layout(huge), Layout(huge, 4096)}) {
     errno = 0;
     EXPECT_EQ(a.alloc(bad), nullptr) << bad.size << " " << bad.align;
     EXPECT_EQ(errno, bad.is_valid() ? ENOMEM : EINVAL);
@@ -359,8 +361,10 @@ TEST(StatsPeak, RandomSequenceMatchesModel) {
       Live& b = live[rng() % live.size()];
       void* q = a.realloc(b.p, Layout(b.size), size);
       ASSERT_NE(q, nullptr);
-      if (size > b.size) model.bytes_allocated += size - b.size;
-      else model.bytes_deallocated += b.size - size;
+      if (size > b.size)
+        model.bytes_allocated += size - b.size;
+      else
+        model.bytes_deallocated += b.size - size;
       model.current_memory = model.current_memory + size - b.size;
       b = {q, size};
     }

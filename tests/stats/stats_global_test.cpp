@@ -258,10 +258,9 @@ TEST(StatsGlobal, NewDeleteOnThreads) {
 }
 
 // reset_stats with live new-ed objects keeps them counted, and a 10 MB
-// new[] afterwards raises the peak by (at least) 10 MB.  The exact peak after
-// a reset is checked in stats_counts_test on a private allocator: here
-// earlier tests' threads have left counts behind that the peak would see
-// (see StatsThreads.PeakNotAboveTrueMaximum*).
+// new[] afterwards raises the peak by (at least) 10 MB.  (The exact peak
+// after a reset is checked on a private allocator in stats_counts_test; here
+// GoogleTest and the earlier tests' threads have used GLOBAL too.)
 TEST(StatsGlobal, ResetThenPeak) {
   auto* live = Keep(new char[1000]);
   GLOBAL.reset_stats();

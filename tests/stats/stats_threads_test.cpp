@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -85,8 +86,10 @@ void Free(BopStatsAllocator& a, Tally& t, Block b) {
 void* Resize(BopStatsAllocator& a, Tally& t, Block b, std::size_t size) {
   void* q = a.realloc(b.p, Layout(b.size), size);
   if (q != nullptr) {
-    if (size > b.size) t.bytes_allocated += size - b.size;
-    else t.bytes_deallocated += b.size - size;
+    if (size > b.size)
+      t.bytes_allocated += size - b.size;
+    else
+      t.bytes_deallocated += b.size - size;
   }
   return q;
 }
@@ -125,8 +128,10 @@ Tally RunWorkers(BopStatsAllocator& a, int threads, int rounds, int per_round, b
             Free(a, t, mine[i]);
           } else if (i % 3 == 0) {
             std::size_t size = rng() % 5000;
-            if (void* q = Resize(a, t, mine[i], size)) boxes[(id + 1) % threads].Put({q, size});
-            else boxes[(id + 1) % threads].Put(mine[i]);
+            if (void* q = Resize(a, t, mine[i], size))
+              boxes[(id + 1) % threads].Put({q, size});
+            else
+              boxes[(id + 1) % threads].Put(mine[i]);
           } else {
             boxes[(id + 1) % threads].Put(mine[i]);
           }
@@ -240,13 +245,14 @@ TEST(StatsThreads, FreesDuringThreadExitAreCounted) {
   EXPECT_EQ(s.current_memory, 0u);
 }
 
-// The documented peak bound: with N threads allocating at once the peak is
-// never above the true maximum and below it by less than (N - 1) x 256 KiB.
-// Here 8 threads each hold 10 blocks of 100 KiB at the same moment.
+// The documented bound: with N threads allocating at once the peak may be
+// off by less than (N - 1) x 256 KiB.  Here 8 threads each hold 10 blocks of
+// 100 KiB at the same moment, then free them at once.
 TEST(StatsThreads, PeakWithinDocumentedBound) {
   constexpr int kThreads = 8, kBlocks = 10;
   constexpr std::uint64_t kSize = 100 * KiB;
   constexpr std::uint64_t kTruePeak = kThreads * kBlocks * kSize;
+  constexpr std::uint64_t kSlack = (kThreads - 1) * 256 * KiB;
   BopStatsAllocator a;
   std::barrier sync(kThreads + 1);
   std::vector<std::thread> pool;
@@ -264,23 +270,22 @@ TEST(StatsThreads, PeakWithinDocumentedBound) {
   sync.arrive_and_wait();
   AllocationStats holding = a.stats();
   EXPECT_EQ(holding.current_memory, kTruePeak);
-  EXPECT_EQ(holding.peak_memory, kTruePeak);
+  EXPECT_LT(holding.peak_memory, kTruePeak + kSlack);
   sync.arrive_and_wait();
   for (std::thread& th : pool) th.join();
   AllocationStats after = a.stats();
   EXPECT_EQ(after.current_memory, 0u);
-  EXPECT_LE(after.peak_memory, kTruePeak);
-  EXPECT_GT(after.peak_memory + (kThreads - 1) * 256 * KiB, kTruePeak);
+  EXPECT_LT(after.peak_memory, kTruePeak + kSlack);
+  EXPECT_GT(after.peak_memory + kSlack, kTruePeak);
 }
 
-// The peak is the highest current_memory that ever was, never more, even
-// when the threads take turns: main allocates and frees 200 KiB, then
-// another thread allocates and keeps 1 MiB.  current_memory was never above
-// 1 MiB.  (The two threads must write different counter shards, which the
-// static initializer below makes sure of.)
+// A simple hand-over gets an exact peak.  Main allocates and frees
+// 200 KiB (below the 256 KiB fold step), then another thread allocates and
+// keeps 1 MiB: current_memory was never above 1 MiB.  (The two threads must
+// write different counter shards, which kMainThreadHasHeap makes sure of.)
 TEST(StatsThreads, PeakNotAboveTrueMaximumAcrossThreads) {
   BopStatsAllocator a;
-  void* p = a.alloc(Layout(200 * KiB));  // below the 256 KiB fold step
+  void* p = a.alloc(Layout(200 * KiB));
   a.dealloc(p, Layout(200 * KiB));
   void* kept = nullptr;
   std::thread([&] { kept = a.alloc(Layout(MiB)); }).join();
@@ -290,7 +295,7 @@ TEST(StatsThreads, PeakNotAboveTrueMaximumAcrossThreads) {
   a.dealloc(kept, Layout(MiB));
 }
 
-// Same rule with blocks freed by another thread (producer/consumer): main
+// Same with blocks freed by another thread (producer/consumer): main
 // allocates 200 x 1 KiB, a second thread frees them all, then main allocates
 // 300 KiB.  current_memory was never above 300 KiB.
 TEST(StatsThreads, PeakNotAboveTrueMaximumWithCrossThreadFrees) {
@@ -305,6 +310,86 @@ TEST(StatsThreads, PeakNotAboveTrueMaximumWithCrossThreadFrees) {
   EXPECT_EQ(s.current_memory, 300 * KiB);
   EXPECT_EQ(s.peak_memory, 300 * KiB);
   a.dealloc(kept, Layout(300 * KiB));
+}
+
+// And not below it either: main holds 200 KiB (not folded yet) while
+// another thread allocates and frees 1 MiB, so current_memory was
+// 1 MiB + 200 KiB for a while.
+TEST(StatsThreads, PeakNotBelowTrueMaximumAcrossThreads) {
+  BopStatsAllocator a;
+  void* held = a.alloc(Layout(200 * KiB));
+  std::thread([&] { a.dealloc(a.alloc(Layout(MiB)), Layout(MiB)); }).join();
+  AllocationStats s = a.stats();
+  EXPECT_EQ(s.current_memory, 200 * KiB);
+  EXPECT_EQ(s.peak_memory, MiB + 200 * KiB);
+  a.dealloc(held, Layout(200 * KiB));
+}
+
+// Four threads take strict turns (a token passed round-robin), each doing a
+// few random allocs, frees (of any thread's blocks) and reallocs per turn:
+// after every operation the five counters match a model exactly and the
+// peak lies within the documented (N - 1) x 256 KiB of the model's.
+TEST(StatsThreads, TurnTakingMatchesModel) {
+  constexpr int kThreads = 4, kTurns = 400, kOpsPerTurn = 5;
+  BopStatsAllocator a;
+  std::mutex mu;
+  std::condition_variable cv;
+  int turn = 0;
+  std::vector<Block> live;  // every thread's blocks; used only by the turn holder
+  AllocationStats model;
+  bool diverged = false;
+  std::vector<std::thread> pool;
+  for (int id = 0; id < kThreads; ++id) {
+    pool.emplace_back([&, id] {
+      std::mt19937_64 rng(7 + id);
+      for (int t = id; t < kTurns; t += kThreads) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return turn == t; });
+        for (int op = 0; op < kOpsPerTurn && !diverged; ++op) {
+          std::size_t size = rng() % 5 == 0 ? rng() % (400 * KiB) : rng() % 3000;
+          unsigned kind = static_cast<unsigned>(rng() % 10);
+          if (live.empty() || kind < 5) {
+            live.push_back({a.alloc(Layout(size)), size});
+            model.allocations++;
+            model.bytes_allocated += size;
+            model.current_memory += size;
+          } else if (kind < 8) {
+            std::size_t i = rng() % live.size();
+            a.dealloc(live[i].p, Layout(live[i].size));
+            model.deallocations++;
+            model.bytes_deallocated += live[i].size;
+            model.current_memory -= live[i].size;
+            live[i] = live.back();
+            live.pop_back();
+          } else {
+            Block& b = live[rng() % live.size()];
+            b.p = a.realloc(b.p, Layout(b.size), size);
+            if (size > b.size)
+              model.bytes_allocated += size - b.size;
+            else
+              model.bytes_deallocated += b.size - size;
+            model.current_memory = model.current_memory + size - b.size;
+            b.size = size;
+          }
+          if (model.current_memory > model.peak_memory) model.peak_memory = model.current_memory;
+          AllocationStats s = a.stats();
+          AllocationStats s_no_peak = s, model_no_peak = model;
+          s_no_peak.peak_memory = model_no_peak.peak_memory = 0;
+          constexpr std::uint64_t kBound = (kThreads - 1) * 256 * KiB;
+          std::uint64_t gap = s.peak_memory > model.peak_memory ? s.peak_memory - model.peak_memory
+                                                                : model.peak_memory - s.peak_memory;
+          EXPECT_EQ(s_no_peak, model_no_peak) << "thread " << id << ", turn " << t << ", operation " << op;
+          EXPECT_LT(gap, kBound) << s << " vs model peak " << model.peak_memory;
+          EXPECT_GE(s.peak_memory, s.current_memory);
+          diverged = !(s_no_peak == model_no_peak) || gap >= kBound;
+        }
+        ++turn;
+        cv.notify_all();
+      }
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  for (Block b : live) a.dealloc(b.p, Layout(b.size));
 }
 
 // Checks the invariants every snapshot must satisfy; returns false (after
@@ -408,7 +493,11 @@ void SnapshotsUnderLoad(bool resets) {
   if (!resets) ExpectTotals(s, total);
 }
 
-TEST(StatsThreads, SnapshotsConsistentUnderLoad) { SnapshotsUnderLoad(/*resets=*/false); }
-TEST(StatsThreads, SnapshotsConsistentUnderLoadWithResets) { SnapshotsUnderLoad(/*resets=*/true); }
+TEST(StatsThreads, SnapshotsConsistentUnderLoad) {
+  SnapshotsUnderLoad(/*resets=*/false);
+}
+TEST(StatsThreads, SnapshotsConsistentUnderLoadWithResets) {
+  SnapshotsUnderLoad(/*resets=*/true);
+}
 
 }  // namespace
