@@ -94,6 +94,9 @@ class BOP_EXPORT StatsRecorder {
 
   void on_alloc(std::uint64_t bytes) noexcept;
   void on_dealloc(std::uint64_t bytes) noexcept;
+  // The same for a caller that knows its shard (kStatsShards: the shared one).
+  void on_alloc(std::uint64_t bytes, unsigned shard) noexcept;
+  void on_dealloc(std::uint64_t bytes, unsigned shard) noexcept;
   void on_resize(std::uint64_t old_bytes, std::uint64_t new_bytes) noexcept;
   AllocationStats snapshot() const noexcept;
   void reset() noexcept;

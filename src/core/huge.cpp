@@ -46,7 +46,7 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
   seg->block_align = alignment;
   seg->freed_at_ms = 0;
   seg->huge_freed = false;
-  seg->huge_sampled = false;
+  seg->huge_sampled.store(0, std::memory_order_relaxed);
 }
 
 // Best fit from the cache for a default-aligned block.  The whole mapping is

@@ -192,7 +192,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->size_class = static_cast<std::uint8_t>(cls);
   page->in_use = true;
   page->free_is_zero = false;
-  page->has_sampled = false;
+  page->sampled.store(0, std::memory_order_relaxed);
   page->next = page->prev = nullptr;
   return page;
 }

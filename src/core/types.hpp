@@ -45,9 +45,12 @@ struct alignas(64) Page {
   bool in_use : 1;            // assigned to a size class
   bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
   bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
-  bool has_sampled : 1;       // stats: some block here is in the leak sampler's table
   bool free_is_zero;          // every block on `free` is zero past its link word (a full
                               // byte: the fast path clears it when it swaps the lists)
+  // Stats: which block of this page is in the leak sampler's table (0 none,
+  // else its offset / 8 + 1, 0xFFFF several), so frees of other blocks skip
+  // the sampler's lock.  Written under that lock, read without it.
+  std::atomic<std::uint16_t> sampled;
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   Page* next;                 // class queue, full list or purge queue
   Page* prev;
@@ -83,7 +86,7 @@ struct Segment {
   std::size_t block_align;   // alignment the block was laid out for
   std::uint32_t freed_at_ms;
   bool huge_freed;           // sits in the huge cache
-  bool huge_sampled;         // stats: the block is in the leak sampler's table
+  std::atomic<std::uint16_t> huge_sampled;  // stats: the block is in the leak sampler's table
   Page pages[kMaxPagesPerSegment];
 
   char* page_start(const Page* page) const {

@@ -4,6 +4,8 @@
 #include <execinfo.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 
@@ -52,16 +54,35 @@ std::int64_t next_gap() {
   return static_cast<std::int64_t>(n / 2 + tl_rng % (n == 0 ? 1 : n));
 }
 
-void mark(const void* p, bool sampled) {
-  core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) seg->huge_sampled = sampled;
-  else seg->page_of(p)->has_sampled = sampled;  // cleared only when the page is reused
-}
-
-bool maybe_sampled(const void* p) {
+std::atomic<std::uint16_t>& sample_count(const void* p) {
   core::Segment* seg = core::segment_of(p);
   if (seg->kind == core::SegmentKind::kHuge) return seg->huge_sampled;
-  return seg->page_of(p)->has_sampled;
+  return seg->page_of(p)->sampled;
+}
+
+constexpr std::uint16_t kSeveral = UINT16_MAX;
+
+// The page's tag for block p: its offset in the (at most 512 KiB) page / 8 + 1.
+std::uint16_t tag_of(const void* p) {
+  core::Segment* seg = core::segment_of(p);
+  if (seg->kind == core::SegmentKind::kHuge) return 1;
+  std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
+  return static_cast<std::uint16_t>((offset >> 3) + 1);
+}
+
+// Under g_lock (the only writer).  A page that held two samples at once stays
+// "several" (every free there looks in the table) until the page is reused.
+void mark(const void* p, bool sampled) {
+  std::atomic<std::uint16_t>& slot = sample_count(p);
+  std::uint16_t now = slot.load(std::memory_order_relaxed), tag = tag_of(p);
+  if (sampled) slot.store(now == 0 ? tag : kSeveral, std::memory_order_relaxed);
+  else if (now == tag) slot.store(0, std::memory_order_relaxed);
+}
+
+// Most frees: one load, no lock.
+bool maybe_sampled(const void* p) {
+  std::uint16_t now = sample_count(p).load(std::memory_order_relaxed);
+  return now != 0 && (now == kSeveral || now == tag_of(p));
 }
 
 Sample* find(const void* p) {
@@ -197,7 +218,10 @@ void leak_sampler_on_free(const void* p) noexcept {
   if (!maybe_sampled(p)) return;
   LockGuard guard(g_lock);
   if (g_table == nullptr) return;
-  if (Sample* s = find(p)) erase(s);
+  if (Sample* s = find(p)) {
+    erase(s);
+    mark(p, false);
+  }
 }
 
 void leak_sampler_on_move(const void* from, const void* to) noexcept {

@@ -30,15 +30,20 @@ std::uint64_t g_start_ms = 0;
 
 bool enabled_now() { return core::g_options.stats_mode != core::StatsMode::kOff; }
 
-unsigned class_of(const void* p) {
+// One look at the block: its size class (kClassCount: huge) and usable size.
+struct BlockInfo {
+  unsigned cls;
+  std::size_t usable;
+};
+BlockInfo block_info(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return kClassCount;
-  return seg->page_of(p)->size_class;
+  if (seg->kind == core::SegmentKind::kHuge) return {kClassCount, seg->block_size};
+  const core::Page* page = seg->page_of(p);
+  return {page->size_class, page->block_size};
 }
 
-void count_class(const void* p) {
-  unsigned shard = detail::stats_thread_shard();
-  std::atomic<std::uint64_t>& c = g_histogram[shard].count[class_of(p)];
+void count_class(unsigned shard, unsigned cls) {
+  std::atomic<std::uint64_t>& c = g_histogram[shard].count[cls];
   if (shard < kStatsShards) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
   } else {
@@ -74,10 +79,11 @@ void text_row(TextWriter& w, const char* label, std::uint64_t value, const char*
 namespace {
 
 void record_alloc(const void* p) noexcept {
-  std::size_t usable = core::usable_size(p);
-  g_recorder.on_alloc(usable);
-  count_class(p);
-  leak_sampler_on_alloc(p, usable);
+  unsigned shard = detail::stats_thread_shard();
+  BlockInfo block = block_info(p);
+  g_recorder.on_alloc(block.usable, shard);
+  count_class(shard, block.cls);
+  leak_sampler_on_alloc(p, block.usable);
 }
 
 }  // namespace
@@ -95,7 +101,7 @@ void counted_free(void* p) noexcept {
   if (p == nullptr) return;
   if (enabled_now()) {
     leak_sampler_on_free(p);
-    g_recorder.on_dealloc(core::usable_size(p));
+    g_recorder.on_dealloc(block_info(p).usable, detail::stats_thread_shard());
   }
   core::dealloc(p);
 }

@@ -72,8 +72,7 @@ void atomic_max(std::atomic<std::uint64_t>& target, std::uint64_t value) {
 // Access to StatsRecorder's private parts from this file's helpers.
 struct StatsRecorderAccess {
   template <class Update>
-  static void write(StatsRecorder& r, Update update) noexcept {
-    unsigned index = stats_thread_shard();
+  static void write(StatsRecorder& r, unsigned index, Update update) noexcept {
     bool shared = index >= kStatsShards;
     StatsShard& shard = shared ? r.shared_shard_ : r.shards_[index];
     if (shared) spin_lock(r.shared_lock_);
@@ -161,24 +160,27 @@ struct StatsRecorderAccess {
   }
 };
 
-void StatsRecorder::on_alloc(std::uint64_t bytes) noexcept {
-  StatsRecorderAccess::write(*this, [bytes](StatsShard& s) {
+void StatsRecorder::on_alloc(std::uint64_t bytes, unsigned shard) noexcept {
+  StatsRecorderAccess::write(*this, shard, [bytes](StatsShard& s) {
     bump(s.allocations, 1);
     bump(s.bytes_allocated, bytes);
     return static_cast<std::int64_t>(bytes);
   });
 }
 
-void StatsRecorder::on_dealloc(std::uint64_t bytes) noexcept {
-  StatsRecorderAccess::write(*this, [bytes](StatsShard& s) {
+void StatsRecorder::on_dealloc(std::uint64_t bytes, unsigned shard) noexcept {
+  StatsRecorderAccess::write(*this, shard, [bytes](StatsShard& s) {
     bump(s.deallocations, 1);
     bump(s.bytes_deallocated, bytes);
     return -static_cast<std::int64_t>(bytes);
   });
 }
 
+void StatsRecorder::on_alloc(std::uint64_t bytes) noexcept { on_alloc(bytes, stats_thread_shard()); }
+void StatsRecorder::on_dealloc(std::uint64_t bytes) noexcept { on_dealloc(bytes, stats_thread_shard()); }
+
 void StatsRecorder::on_resize(std::uint64_t old_bytes, std::uint64_t new_bytes) noexcept {
-  StatsRecorderAccess::write(*this, [old_bytes, new_bytes](StatsShard& s) {
+  StatsRecorderAccess::write(*this, stats_thread_shard(), [old_bytes, new_bytes](StatsShard& s) {
     if (new_bytes > old_bytes) bump(s.bytes_allocated, new_bytes - old_bytes);
     else bump(s.bytes_deallocated, old_bytes - new_bytes);
     return static_cast<std::int64_t>(new_bytes) - static_cast<std::int64_t>(old_bytes);
