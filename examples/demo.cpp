@@ -21,8 +21,12 @@ struct Allocator {
   void (*free)(void*);
 };
 
-void* system_alloc(std::size_t n) { return std::malloc(n); }
-void system_free(void* p) { std::free(p); }
+void* system_alloc(std::size_t n) {
+  return std::malloc(n);
+}
+void system_free(void* p) {
+  std::free(p);
+}
 
 const Allocator kSystem{"glibc malloc", system_alloc, system_free};
 const Allocator kBop{"bop", bop_alloc, bop_dealloc};
@@ -56,7 +60,8 @@ void handoff(const Allocator& a, std::size_t blocks) {
     for (std::size_t i = 0; i < blocks; ++i) {
       std::atomic<void*>& cell = ring[i % kRing];
       void* p;
-      while ((p = cell.exchange(nullptr, std::memory_order_acquire)) == nullptr) std::this_thread::yield();
+      while ((p = cell.exchange(nullptr, std::memory_order_acquire)) == nullptr)
+        std::this_thread::yield();
       a.free(p);
     }
   });
@@ -98,6 +103,7 @@ int main(int argc, char** argv) {
               std::max(2u, std::thread::hardware_concurrency()));
   std::printf("%-14s %8.3f s (median of 3)\n", kSystem.name, system_median);
   std::printf("%-14s %8.3f s (median of 3)\n", kBop.name, bop_median);
-  std::printf("bop / glibc time ratio: %.2f (below 1 means bop is faster)\n", bop_median / system_median);
+  std::printf("bop / glibc time ratio: %.2f (below 1 means bop is faster)\n",
+              bop_median / system_median);
   return 0;
 }

@@ -37,7 +37,8 @@ int main() {
 
   std::vector<int> numbers;  // Vec<i32>
   for (int i = 0; i < 1000; ++i) numbers.push_back(i);
-  failures += check(numbers.size() == 1000 && numbers[999] == 999, "std::vector<int> with 1000 elements");
+  failures +=
+      check(numbers.size() == 1000 && numbers[999] == 999, "std::vector<int> with 1000 elements");
 
   std::string text = "Hello from bop! ";  // String
   for (int i = 0; i < 5; ++i) text += "more text ";
@@ -55,8 +56,10 @@ int main() {
 
   void* aligned64 = bop::utils::alloc_aligned(256, 64);
   void* aligned512 = bop::utils::alloc_aligned(1000, 512);
-  failures += check(aligned64 != nullptr && is_aligned(aligned64, 64), "alloc_aligned(256, 64) is 64-aligned");
-  failures += check(aligned512 != nullptr && is_aligned(aligned512, 512), "alloc_aligned(1000, 512) is 512-aligned");
+  failures += check(aligned64 != nullptr && is_aligned(aligned64, 64),
+                    "alloc_aligned(256, 64) is 64-aligned");
+  failures += check(aligned512 != nullptr && is_aligned(aligned512, 512),
+                    "alloc_aligned(1000, 512) is 512-aligned");
 
   auto* zeroed = static_cast<unsigned char*>(bop::utils::zalloc(256));
   bool all_zero = zeroed != nullptr;

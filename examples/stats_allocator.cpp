@@ -57,8 +57,10 @@ int main() {
     bop::AllocationStats s = GLOBAL.stats();
     std::cout << "  after 1000 push_backs: " << s.allocations << " allocations, " << s.deallocations
               << " deallocations, " << s.current_memory << " bytes live\n";
-    expect(s.allocations > 1 && s.outstanding_allocations() == 1, "growth reallocated, one buffer live");
-    expect(s.current_memory == numbers.capacity() * sizeof(int), "live bytes are the buffer's capacity");
+    expect(s.allocations > 1 && s.outstanding_allocations() == 1,
+           "growth reallocated, one buffer live");
+    expect(s.current_memory == numbers.capacity() * sizeof(int),
+           "live bytes are the buffer's capacity");
   }
 
   std::cout << "3. Ten boxes leaked on purpose\n";
@@ -71,7 +73,8 @@ int main() {
     std::cout << "  Memory leaks detected: " << leaks.outstanding_allocations() << " allocations ("
               << leaks.outstanding_memory() << " bytes)\n";
   }
-  expect(leaks.outstanding_allocations() == 10 && leaks.outstanding_memory() == 10 * sizeof(std::uint64_t),
+  expect(leaks.outstanding_allocations() == 10 &&
+             leaks.outstanding_memory() == 10 * sizeof(std::uint64_t),
          "exactly 10 allocations of 8 bytes outstanding");
 
   std::cout << "4. Peak tracking with 1, 5, 10, 3 and 7 MB vectors\n";
@@ -90,7 +93,8 @@ int main() {
   bop::AllocationStats stats = GLOBAL.stats();
   std::cout << "  Memory usage: " << stats << "\n";
   std::cout << "  Peak memory: " << stats.peak_memory << " bytes\n";
-  if (stats.has_leaks()) std::cout << "  Memory leaks detected: " << stats.outstanding_allocations() << " allocations\n";
+  if (stats.has_leaks())
+    std::cout << "  Memory leaks detected: " << stats.outstanding_allocations() << " allocations\n";
   std::cout << (failures == 0 ? "All checks passed.\n" : "Some checks FAILED.\n");
   return failures == 0 ? 0 : 1;
 }

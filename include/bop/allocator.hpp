@@ -57,8 +57,12 @@ class BopAllocator {
 
 // Thin free functions over the C API for code that wants no Layout.
 namespace utils {
-inline void* alloc(std::size_t size) noexcept { return bop_alloc(size); }
-inline void* zalloc(std::size_t size) noexcept { return bop_zalloc(size); }
+inline void* alloc(std::size_t size) noexcept {
+  return bop_alloc(size);
+}
+inline void* zalloc(std::size_t size) noexcept {
+  return bop_zalloc(size);
+}
 // Note the C++ order (size, alignment), like Layout; the C API follows aligned_alloc.
 inline void* alloc_aligned(std::size_t size, std::size_t alignment) noexcept {
   return bop_alloc_aligned(alignment, size);
@@ -66,10 +70,18 @@ inline void* alloc_aligned(std::size_t size, std::size_t alignment) noexcept {
 inline void* zalloc_aligned(std::size_t size, std::size_t alignment) noexcept {
   return bop_zalloc_aligned(alignment, size);
 }
-inline void* realloc(void* p, std::size_t size) noexcept { return bop_realloc(p, size); }
-inline void dealloc(void* p) noexcept { bop_dealloc(p); }
-inline void dealloc_sized(void* p, std::size_t size) noexcept { bop_dealloc_sized(p, size); }
-inline std::size_t malloc_usable_size(const void* p) noexcept { return bop_malloc_usable_size(p); }
+inline void* realloc(void* p, std::size_t size) noexcept {
+  return bop_realloc(p, size);
+}
+inline void dealloc(void* p) noexcept {
+  bop_dealloc(p);
+}
+inline void dealloc_sized(void* p, std::size_t size) noexcept {
+  bop_dealloc_sized(p, size);
+}
+inline std::size_t malloc_usable_size(const void* p) noexcept {
+  return bop_malloc_usable_size(p);
+}
 }  // namespace utils
 
 }  // namespace bop

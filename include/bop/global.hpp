@@ -74,32 +74,30 @@ inline constexpr std::size_t kNewAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   static_assert(::bop::detail::GlobalAllocator<decltype(object)>,                                 \
                 "BOP_GLOBAL_ALLOCATOR needs alloc(Layout) and dealloc(void*, Layout)");           \
   void* operator new(std::size_t n) {                                                             \
-    return ::bop::detail::global_new(object, ::bop::Layout(n, ::bop::detail::kNewAlign));        \
+    return ::bop::detail::global_new(object, ::bop::Layout(n, ::bop::detail::kNewAlign));         \
   }                                                                                               \
   void* operator new[](std::size_t n) {                                                           \
-    return ::bop::detail::global_new(object, ::bop::Layout(n, ::bop::detail::kNewAlign));        \
+    return ::bop::detail::global_new(object, ::bop::Layout(n, ::bop::detail::kNewAlign));         \
   }                                                                                               \
   void* operator new(std::size_t n, std::align_val_t a) {                                         \
-    return ::bop::detail::global_new(object, ::bop::Layout(n, static_cast<std::size_t>(a)));     \
+    return ::bop::detail::global_new(object, ::bop::Layout(n, static_cast<std::size_t>(a)));      \
   }                                                                                               \
   void* operator new[](std::size_t n, std::align_val_t a) {                                       \
-    return ::bop::detail::global_new(object, ::bop::Layout(n, static_cast<std::size_t>(a)));     \
+    return ::bop::detail::global_new(object, ::bop::Layout(n, static_cast<std::size_t>(a)));      \
   }                                                                                               \
   void* operator new(std::size_t n, const std::nothrow_t&) noexcept {                             \
-    return ::bop::detail::global_new_nothrow(object,                                              \
-                                             ::bop::Layout(n, ::bop::detail::kNewAlign));        \
+    return ::bop::detail::global_new_nothrow(object, ::bop::Layout(n, ::bop::detail::kNewAlign)); \
   }                                                                                               \
   void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {                           \
-    return ::bop::detail::global_new_nothrow(object,                                              \
-                                             ::bop::Layout(n, ::bop::detail::kNewAlign));        \
+    return ::bop::detail::global_new_nothrow(object, ::bop::Layout(n, ::bop::detail::kNewAlign)); \
   }                                                                                               \
   void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {         \
     return ::bop::detail::global_new_nothrow(object,                                              \
-                                             ::bop::Layout(n, static_cast<std::size_t>(a)));     \
+                                             ::bop::Layout(n, static_cast<std::size_t>(a)));      \
   }                                                                                               \
   void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {       \
     return ::bop::detail::global_new_nothrow(object,                                              \
-                                             ::bop::Layout(n, static_cast<std::size_t>(a)));     \
+                                             ::bop::Layout(n, static_cast<std::size_t>(a)));      \
   }                                                                                               \
   void operator delete(void* p) noexcept {                                                        \
     ::bop::detail::global_delete_unsized(object, p, ::bop::detail::kNewAlign);                    \
@@ -108,10 +106,10 @@ inline constexpr std::size_t kNewAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
     ::bop::detail::global_delete_unsized(object, p, ::bop::detail::kNewAlign);                    \
   }                                                                                               \
   void operator delete(void* p, std::size_t n) noexcept {                                         \
-    ::bop::detail::global_delete(object, p, ::bop::Layout(n, ::bop::detail::kNewAlign));         \
+    ::bop::detail::global_delete(object, p, ::bop::Layout(n, ::bop::detail::kNewAlign));          \
   }                                                                                               \
   void operator delete[](void* p, std::size_t n) noexcept {                                       \
-    ::bop::detail::global_delete(object, p, ::bop::Layout(n, ::bop::detail::kNewAlign));         \
+    ::bop::detail::global_delete(object, p, ::bop::Layout(n, ::bop::detail::kNewAlign));          \
   }                                                                                               \
   void operator delete(void* p, std::align_val_t a) noexcept {                                    \
     ::bop::detail::global_delete_unsized(object, p, static_cast<std::size_t>(a));                 \
@@ -120,10 +118,10 @@ inline constexpr std::size_t kNewAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
     ::bop::detail::global_delete_unsized(object, p, static_cast<std::size_t>(a));                 \
   }                                                                                               \
   void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {                     \
-    ::bop::detail::global_delete(object, p, ::bop::Layout(n, static_cast<std::size_t>(a)));      \
+    ::bop::detail::global_delete(object, p, ::bop::Layout(n, static_cast<std::size_t>(a)));       \
   }                                                                                               \
   void operator delete[](void* p, std::size_t n, std::align_val_t a) noexcept {                   \
-    ::bop::detail::global_delete(object, p, ::bop::Layout(n, static_cast<std::size_t>(a)));      \
+    ::bop::detail::global_delete(object, p, ::bop::Layout(n, static_cast<std::size_t>(a)));       \
   }                                                                                               \
   void operator delete(void* p, const std::nothrow_t&) noexcept {                                 \
     ::bop::detail::global_delete_unsized(object, p, ::bop::detail::kNewAlign);                    \

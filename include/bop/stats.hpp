@@ -79,7 +79,7 @@ struct alignas(64) StatsShard {
   std::atomic<std::uint64_t> bytes_allocated{0};
   std::atomic<std::uint64_t> deallocations{0};
   std::atomic<std::uint64_t> bytes_deallocated{0};
-  std::atomic<std::int64_t> pending{0};      // live-byte change not folded into the shared total yet
+  std::atomic<std::int64_t> pending{0};  // live-byte change not folded into the shared total yet
   std::atomic<std::int64_t> pending_max{0};  // highest `pending` since the last fold
   std::atomic<std::int64_t> max_base{0};     // the shared total when pending_max was reached
   std::atomic<std::uint32_t> epoch{0};       // reset generation pending_max belongs to
@@ -103,13 +103,13 @@ class BOP_EXPORT StatsRecorder {
 
  private:
   StatsShard shards_[kStatsShards];
-  StatsShard shared_shard_;                    // for threads past kStatsShards
+  StatsShard shared_shard_;  // for threads past kStatsShards
   std::atomic<bool> shared_lock_{false};
-  std::atomic<std::int64_t> folded_{0};        // sum of every shard's folded `pending`
+  std::atomic<std::int64_t> folded_{0};  // sum of every shard's folded `pending`
   std::atomic<std::uint64_t> peak_{0};
   std::atomic<std::uint64_t> base_deallocations_{0};  // reset baseline
   std::atomic<std::uint64_t> base_bytes_deallocated_{0};
-  std::atomic<std::uint32_t> epoch_{0};        // bumped by reset(): older pending_max is stale
+  std::atomic<std::uint32_t> epoch_{0};             // bumped by reset(): older pending_max is stale
   mutable std::atomic<bool> snapshot_lock_{false};  // orders snapshot() against reset()
 
   friend struct StatsRecorderAccess;

@@ -12,16 +12,24 @@ using namespace bop;
 
 extern "C" {
 
-void* bop_alloc(size_t size) noexcept { return api::allocate<false>(size); }
-void* bop_zalloc(size_t size) noexcept { return api::allocate<true>(size); }
-void* bop_calloc(size_t count, size_t size) noexcept { return api::allocate_array(count, size); }
+void* bop_alloc(size_t size) noexcept {
+  return api::allocate<false>(size);
+}
+void* bop_zalloc(size_t size) noexcept {
+  return api::allocate<true>(size);
+}
+void* bop_calloc(size_t count, size_t size) noexcept {
+  return api::allocate_array(count, size);
+}
 void* bop_alloc_aligned(size_t alignment, size_t size) noexcept {
   return api::allocate_aligned<false>(alignment, size);
 }
 void* bop_zalloc_aligned(size_t alignment, size_t size) noexcept {
   return api::allocate_aligned<true>(alignment, size);
 }
-void* bop_realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
+void* bop_realloc(void* p, size_t size) noexcept {
+  return api::resize(p, size, 0);
+}
 void* bop_realloc_aligned(void* p, size_t alignment, size_t size) noexcept {
   if (alignment == 0) {  // resize reads 0 as "default alignment"
     errno = EINVAL;
@@ -29,20 +37,27 @@ void* bop_realloc_aligned(void* p, size_t alignment, size_t size) noexcept {
   }
   return api::resize(p, size, alignment);
 }
-void bop_dealloc(void* p) noexcept { api::release(p); }
+void bop_dealloc(void* p) noexcept {
+  api::release(p);
+}
 
 void bop_dealloc_sized(void* p, size_t size) noexcept {
 #if BOP_CHECKED
-  if (p != nullptr && size > core::usable_size(p)) fatal("sized free with a size larger than the block", p);
+  if (p != nullptr && size > core::usable_size(p))
+    fatal("sized free with a size larger than the block", p);
 #else
   (void)size;
 #endif
   api::release(p);
 }
 
-size_t bop_malloc_usable_size(const void* p) noexcept { return core::usable_size(p); }
+size_t bop_malloc_usable_size(const void* p) noexcept {
+  return core::usable_size(p);
+}
 
-void bop_collect(void) noexcept { core::heap_collect_all(); }
+void bop_collect(void) noexcept {
+  core::heap_collect_all();
+}
 
 int bop_stats_enabled(void) noexcept {
   core::process_init();
@@ -62,8 +77,12 @@ void bop_stats_get(bop_stats* out) noexcept {
   out->resident_bytes = os::resident_bytes();
 }
 
-void bop_stats_reset(void) noexcept { stats::process_recorder().reset(); }
+void bop_stats_reset(void) noexcept {
+  stats::process_recorder().reset();
+}
 
-void bop_stats_print(int fd, int json) noexcept { stats::write_report(fd < 0 ? STDERR_FILENO : fd, json != 0); }
+void bop_stats_print(int fd, int json) noexcept {
+  stats::write_report(fd < 0 ? STDERR_FILENO : fd, json != 0);
+}
 
 }  // extern "C"

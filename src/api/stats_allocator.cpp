@@ -54,7 +54,9 @@ void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) noexcept
 
 }  // namespace
 
-void* BopStatsAllocator::alloc(Layout layout) noexcept { return alloc_with_header<false>(recorder_, layout); }
+void* BopStatsAllocator::alloc(Layout layout) noexcept {
+  return alloc_with_header<false>(recorder_, layout);
+}
 
 void* BopStatsAllocator::alloc_zeroed(Layout layout) noexcept {
   return alloc_with_header<true>(recorder_, layout);
@@ -63,7 +65,8 @@ void* BopStatsAllocator::alloc_zeroed(Layout layout) noexcept {
 void BopStatsAllocator::dealloc(void* p, Layout layout) noexcept {
   if (p == nullptr) return;
 #if BOP_CHECKED
-  if (layout.size != header_of(p)->size) fatal("BopStatsAllocator::dealloc with a Layout size that differs from the allocation", p);
+  if (layout.size != header_of(p)->size)
+    fatal("BopStatsAllocator::dealloc with a Layout size that differs from the allocation", p);
 #else
   (void)layout;
 #endif

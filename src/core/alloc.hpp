@@ -25,7 +25,8 @@ namespace bop::core {
 // Checked builds: a free-list link must stay inside its own page.
 inline void check_link(const Page* page, const Block* b, const Block* next) {
 #if BOP_CHECKED
-  if (next != nullptr && (segment_of(next) != segment_of(b) || segment_of(b)->page_of(next) != page))
+  if (next != nullptr &&
+      (segment_of(next) != segment_of(b) || segment_of(b)->page_of(next) != page))
     fatal("corrupted free list (use after free or buffer overflow?)", b);
 #else
   (void)page, (void)b, (void)next;
@@ -41,8 +42,10 @@ inline void* page_pop(Page* page, Block* b, std::size_t size) {
   page->used++;
   if constexpr (kZero) {
     // Blocks threaded from fresh OS memory are zero but for their link word.
-    if (page->free_is_zero) b->link = 0;
-    else std::memset(b, 0, size);
+    if (page->free_is_zero)
+      b->link = 0;
+    else
+      std::memset(b, 0, size);
   }
   return b;
 }
@@ -150,7 +153,8 @@ inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexce
     errno = EINVAL;
     return nullptr;
   }
-  if (p == nullptr) return alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
+  if (p == nullptr)
+    return alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
   Segment* seg = segment_of(p);
 #if BOP_CHECKED
   check_free(tl_heap, seg, p);

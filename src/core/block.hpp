@@ -18,11 +18,16 @@ inline Block* block_next(const Block* b) {
   return reinterpret_cast<Block*>(b->link ^ g_link_key ^ reinterpret_cast<std::uintptr_t>(b));
 }
 inline void block_set_next(Block* b, Block* next) {
-  b->link = reinterpret_cast<std::uintptr_t>(next) ^ g_link_key ^ reinterpret_cast<std::uintptr_t>(b);
+  b->link =
+      reinterpret_cast<std::uintptr_t>(next) ^ g_link_key ^ reinterpret_cast<std::uintptr_t>(b);
 }
 #else
-inline Block* block_next(const Block* b) { return reinterpret_cast<Block*>(b->link); }
-inline void block_set_next(Block* b, Block* next) { b->link = reinterpret_cast<std::uintptr_t>(next); }
+inline Block* block_next(const Block* b) {
+  return reinterpret_cast<Block*>(b->link);
+}
+inline void block_set_next(Block* b, Block* next) {
+  b->link = reinterpret_cast<std::uintptr_t>(next);
+}
 #endif
 
 }  // namespace bop::core

@@ -86,7 +86,8 @@ void page_extend(Page* page) noexcept {
   if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
   char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
   for (std::uint32_t i = 0; i + 1 < n; ++i)
-    block_set_next(reinterpret_cast<Block*>(start + i * size), reinterpret_cast<Block*>(start + (i + 1) * size));
+    block_set_next(reinterpret_cast<Block*>(start + i * size),
+                   reinterpret_cast<Block*>(start + (i + 1) * size));
   block_set_next(reinterpret_cast<Block*>(start + (n - 1) * size), nullptr);
   page->free = reinterpret_cast<Block*>(start);
   page->reserved += n;
@@ -163,7 +164,8 @@ void remote_flush_all(Heap* heap) noexcept {
 // with one CAS when full, on housekeeping, and at thread exit.
 void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
   Heap* owner = seg->owner;
-  unsigned slot = static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
+  unsigned slot =
+      static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
   RemoteBatch& batch = heap->remote_out[slot];
   if (batch.heap != owner) {
     remote_flush(batch);
@@ -320,7 +322,10 @@ void page_after_free(Heap* heap, Page* page) noexcept {
     } else {
       page->prev = queue.first;
       page->next = queue.first->next;
-      if (page->next != nullptr) page->next->prev = page; else queue.last = page;
+      if (page->next != nullptr)
+        page->next->prev = page;
+      else
+        queue.last = page;
       queue.first->next = page;
     }
   }
@@ -401,7 +406,8 @@ void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
   }
   Page* page = seg->page_of(p);
   if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
-  std::size_t offset = static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
+  std::size_t offset =
+      static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
   if (offset % page->block_size != 0 || offset / page->block_size >= page->reserved)
     fatal("free of a pointer that is not the start of a block", p);
   if (seg->owner != heap) return;  // the owner checks when it drains the handed-over batch
@@ -423,8 +429,14 @@ void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
 #endif
 }
 
-void heap_fork_prepare() noexcept { g_pool_lock.lock(); }
-void heap_fork_parent() noexcept { g_pool_lock.unlock(); }
-void heap_fork_child() noexcept { g_pool_lock.reset(); }
+void heap_fork_prepare() noexcept {
+  g_pool_lock.lock();
+}
+void heap_fork_parent() noexcept {
+  g_pool_lock.unlock();
+}
+void heap_fork_child() noexcept {
+  g_pool_lock.reset();
+}
 
 }  // namespace bop::core

@@ -50,7 +50,8 @@ extern std::atomic<Heap*> g_all_heaps;
 
 template <class Arg>
 void for_each_heap(void (*fn)(Heap*, Arg), Arg arg) noexcept {
-  for (Heap* h = g_all_heaps.load(std::memory_order_acquire); h != nullptr; h = h->next_all) fn(h, arg);
+  for (Heap* h = g_all_heaps.load(std::memory_order_acquire); h != nullptr; h = h->next_all)
+    fn(h, arg);
 }
 
 }  // namespace bop::core

@@ -17,7 +17,9 @@ Segment* g_huge_cache[kHugeCacheMax];
 unsigned g_huge_count = 0;
 std::size_t g_huge_bytes = 0;
 
-constexpr std::size_t round_pages(std::size_t n) { return (n + os::kPageSize - 1) & ~(os::kPageSize - 1); }
+constexpr std::size_t round_pages(std::size_t n) {
+  return (n + os::kPageSize - 1) & ~(os::kPageSize - 1);
+}
 
 // Where the block starts relative to its header: right after it, or at the
 // alignment (for alignments up to a segment), or one segment on (above that;
@@ -61,7 +63,8 @@ Segment* cache_take(std::size_t mapping_size, bool growing) {
     unsigned best_index = 0;
     for (unsigned i = 0; i < g_huge_count; ++i) {
       Segment* s = g_huge_cache[i];
-      if (s->mapping_size >= mapping_size && (best == nullptr || s->mapping_size < best->mapping_size)) {
+      if (s->mapping_size >= mapping_size &&
+          (best == nullptr || s->mapping_size < best->mapping_size)) {
         best = s;
         best_index = i;
       }
@@ -102,10 +105,12 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
     if (seg != nullptr) is_zero = seg->pages[0].is_zero;
   }
   if (seg == nullptr) {
-    seg = static_cast<Segment*>(os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
+    seg =
+        static_cast<Segment*>(os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
     if (seg == nullptr) {
       heap_collect_all();  // cached and purgeable memory may be what stands in the way
-      seg = static_cast<Segment*>(os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
+      seg = static_cast<Segment*>(
+          os::map_with_offset(mapping_size, kSegmentSize, offset, block_align));
       if (seg == nullptr) {
         errno = ENOMEM;
         return nullptr;
@@ -184,7 +189,8 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
   // mremap per half again instead of one per step.  Untouched headroom costs
   // address space only.
   std::size_t headroom = seg->mapping_size + seg->mapping_size / 2;
-  if (headroom > mapping_size && headroom - mapping_size <= 256 * MiB) mapping_size = round_pages(headroom);
+  if (headroom > mapping_size && headroom - mapping_size <= 256 * MiB)
+    mapping_size = round_pages(headroom);
   register_mapping(seg, false);
   if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
     seg->mapping_size = mapping_size;
@@ -192,7 +198,8 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     register_mapping(seg, true);
     return p;
   }
-  void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize, offset, seg->block_align);
+  void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize, offset,
+                                 seg->block_align);
   if (moved == nullptr) {
     register_mapping(seg, true);
     errno = ENOMEM;
@@ -228,8 +235,14 @@ void huge_cache_trim(bool force) noexcept {
   for (unsigned i = 0; i < n; ++i) unmap_segment(victims[i]);
 }
 
-void huge_fork_prepare() noexcept { g_huge_lock.lock(); }
-void huge_fork_parent() noexcept { g_huge_lock.unlock(); }
-void huge_fork_child() noexcept { g_huge_lock.reset(); }
+void huge_fork_prepare() noexcept {
+  g_huge_lock.lock();
+}
+void huge_fork_parent() noexcept {
+  g_huge_lock.unlock();
+}
+void huge_fork_child() noexcept {
+  g_huge_lock.reset();
+}
 
 }  // namespace bop::core

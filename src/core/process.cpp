@@ -71,8 +71,10 @@ void read_options() {
   if (env_number("BOP_PURGE_THREAD", value)) g_purge_thread_enabled = value != 0;
   g_options.stats_mode = StatsMode::kOff;
   if (const char* stats = std::getenv("BOP_STATS")) {
-    if (stats[0] == 'j' || stats[0] == 'J') g_options.stats_mode = StatsMode::kJson;
-    else if (stats[0] != '\0' && stats[0] != '0') g_options.stats_mode = StatsMode::kText;
+    if (stats[0] == 'j' || stats[0] == 'J')
+      g_options.stats_mode = StatsMode::kJson;
+    else if (stats[0] != '\0' && stats[0] != '0')
+      g_options.stats_mode = StatsMode::kText;
   }
 }
 

@@ -44,7 +44,8 @@ void* purger_main(void*) {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   for (;;) {
     std::uint32_t delay = g_purge_delay_ms < 10 ? 10 : g_purge_delay_ms;
-    struct timespec pause = {static_cast<time_t>(delay / 1000), static_cast<long>(delay % 1000) * 1000000L};
+    struct timespec pause = {static_cast<time_t>(delay / 1000),
+                             static_cast<long>(delay % 1000) * 1000000L};
     nanosleep(&pause, nullptr);
     purge_round();
   }
@@ -54,7 +55,8 @@ void* purger_main(void*) {
 }  // namespace
 
 void purger_maybe_start() noexcept {
-  if (!g_purge_thread_enabled || g_purge_delay_ms == 0 || g_started.load(std::memory_order_relaxed)) return;
+  if (!g_purge_thread_enabled || g_purge_delay_ms == 0 || g_started.load(std::memory_order_relaxed))
+    return;
   if (g_started.exchange(true, std::memory_order_acq_rel)) return;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -62,13 +64,18 @@ void purger_maybe_start() noexcept {
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_t thread;
   tl_starting_purger = true;
-  if (pthread_create(&thread, &attr, purger_main, nullptr) == 0) pthread_setname_np(thread, "bop-purge");
+  if (pthread_create(&thread, &attr, purger_main, nullptr) == 0)
+    pthread_setname_np(thread, "bop-purge");
   tl_starting_purger = false;
   pthread_attr_destroy(&attr);
 }
 
-void purger_fork_prepare() noexcept { g_round_lock.lock(); }
-void purger_fork_parent() noexcept { g_round_lock.unlock(); }
+void purger_fork_prepare() noexcept {
+  g_round_lock.lock();
+}
+void purger_fork_parent() noexcept {
+  g_round_lock.unlock();
+}
 void purger_fork_child() noexcept {
   g_round_lock.reset();
   g_started.store(false, std::memory_order_relaxed);  // the thread did not come along

@@ -16,20 +16,32 @@ std::uint32_t g_purge_delay_ms = 250;
 void queue_push_front(PageQueue& q, Page* page) noexcept {
   page->prev = nullptr;
   page->next = q.first;
-  if (q.first != nullptr) q.first->prev = page; else q.last = page;
+  if (q.first != nullptr)
+    q.first->prev = page;
+  else
+    q.last = page;
   q.first = page;
 }
 
 void queue_push_back(PageQueue& q, Page* page) noexcept {
   page->next = nullptr;
   page->prev = q.last;
-  if (q.last != nullptr) q.last->next = page; else q.first = page;
+  if (q.last != nullptr)
+    q.last->next = page;
+  else
+    q.first = page;
   q.last = page;
 }
 
 void queue_remove(PageQueue& q, Page* page) noexcept {
-  if (page->prev != nullptr) page->prev->next = page->next; else q.first = page->next;
-  if (page->next != nullptr) page->next->prev = page->prev; else q.last = page->prev;
+  if (page->prev != nullptr)
+    page->prev->next = page->next;
+  else
+    q.first = page->next;
+  if (page->next != nullptr)
+    page->next->prev = page->prev;
+  else
+    q.last = page->prev;
   page->next = page->prev = nullptr;
 }
 
@@ -132,13 +144,18 @@ void free_list_push(Heap* heap, Segment* seg) noexcept {
 void free_list_remove(Heap* heap, Segment* seg) noexcept {
   if (!seg->in_free_list) return;
   Segment*& head = heap->with_free_pages[static_cast<unsigned>(seg->kind)];
-  if (seg->prev != nullptr) seg->prev->next = seg->next; else head = seg->next;
+  if (seg->prev != nullptr)
+    seg->prev->next = seg->next;
+  else
+    head = seg->next;
   if (seg->next != nullptr) seg->next->prev = seg->prev;
   seg->next = seg->prev = nullptr;
   seg->in_free_list = false;
 }
 
-std::size_t page_bytes(const Segment* seg) { return std::size_t{1} << seg->page_shift; }
+std::size_t page_bytes(const Segment* seg) {
+  return std::size_t{1} << seg->page_shift;
+}
 
 void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
   queue_remove(heap->purge_queue, page);
@@ -268,13 +285,21 @@ void segment_register(const void* segment, std::size_t size, bool live) noexcept
   for (std::uintptr_t i = 0; i < count; ++i) {
     std::uintptr_t bit = (first + i) & (kRegistryBits - 1);
     std::uint64_t mask = std::uint64_t{1} << (bit % 64);
-    if (live) r[bit / 64].fetch_or(mask, std::memory_order_relaxed);
-    else r[bit / 64].fetch_and(~mask, std::memory_order_relaxed);
+    if (live)
+      r[bit / 64].fetch_or(mask, std::memory_order_relaxed);
+    else
+      r[bit / 64].fetch_and(~mask, std::memory_order_relaxed);
   }
 }
 
-void segment_fork_prepare() noexcept { g_cache_lock.lock(); }
-void segment_fork_parent() noexcept { g_cache_lock.unlock(); }
-void segment_fork_child() noexcept { g_cache_lock.reset(); }
+void segment_fork_prepare() noexcept {
+  g_cache_lock.lock();
+}
+void segment_fork_parent() noexcept {
+  g_cache_lock.unlock();
+}
+void segment_fork_child() noexcept {
+  g_cache_lock.reset();
+}
 
 }  // namespace bop::core

@@ -40,6 +40,8 @@ void queue_push_front(PageQueue& q, Page* page) noexcept;
 void queue_push_back(PageQueue& q, Page* page) noexcept;
 void queue_remove(PageQueue& q, Page* page) noexcept;
 
-inline std::uint32_t clock_ms32(std::uint64_t ms) { return static_cast<std::uint32_t>(ms); }
+inline std::uint32_t clock_ms32(std::uint64_t ms) {
+  return static_cast<std::uint32_t>(ms);
+}
 
 }  // namespace bop::core

@@ -37,7 +37,8 @@ inline constexpr unsigned kClassCount = class_of_large(kLargeBlockMax) + 1;
 
 inline constexpr auto kClassSize = [] {
   std::array<std::uint32_t, kClassCount> sizes{};
-  for (unsigned c = 0; c < kClassCount; ++c) sizes[c] = static_cast<std::uint32_t>(class_size_formula(c));
+  for (unsigned c = 0; c < kClassCount; ++c)
+    sizes[c] = static_cast<std::uint32_t>(class_size_formula(c));
   return sizes;
 }();
 
@@ -49,7 +50,9 @@ constexpr unsigned size_to_class(std::size_t size) {
 }
 
 // Direct table index for small sizes: one slot per 8 bytes.
-constexpr std::size_t direct_slot(std::size_t size) { return (size + 7) >> 3; }
+constexpr std::size_t direct_slot(std::size_t size) {
+  return (size + 7) >> 3;
+}
 
 inline constexpr auto kDirectClass = [] {
   std::array<std::uint8_t, kDirectSlots> classes{};

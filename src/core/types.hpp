@@ -33,20 +33,20 @@ struct Segment;
 struct alignas(64) Page {
   static constexpr std::int32_t kFullBit = INT32_MIN;
 
-  Block* free;                // blocks the owner allocates from next
-  Block* local_free;          // blocks the owner freed since the last swap
-  std::int32_t used;          // blocks handed out (incl. remote transit) | kFullBit
-  std::uint32_t capacity;     // blocks that fit in the page
-  std::uint32_t reserved;     // blocks carved so far (the rest were never touched)
-  std::uint32_t block_size;   // bytes; 0 while the page is unassigned
+  Block* free;               // blocks the owner allocates from next
+  Block* local_free;         // blocks the owner freed since the last swap
+  std::int32_t used;         // blocks handed out (incl. remote transit) | kFullBit
+  std::uint32_t capacity;    // blocks that fit in the page
+  std::uint32_t reserved;    // blocks carved so far (the rest were never touched)
+  std::uint32_t block_size;  // bytes; 0 while the page is unassigned
   std::uint8_t size_class;
-  std::uint8_t index;         // position in the segment
+  std::uint8_t index;  // position in the segment
   // Flags as bits so 64 page records plus the header fit one 4 KiB OS page.
-  bool in_use : 1;            // assigned to a size class
-  bool is_zero : 1;           // never-carved blocks read as zero (fresh or purged memory)
-  bool in_purge_queue : 1;    // free, dirty, waiting for the purge delay
-  bool free_is_zero;          // every block on `free` is zero past its link word (a full
-                              // byte: the fast path clears it when it swaps the lists)
+  bool in_use : 1;          // assigned to a size class
+  bool is_zero : 1;         // never-carved blocks read as zero (fresh or purged memory)
+  bool in_purge_queue : 1;  // free, dirty, waiting for the purge delay
+  bool free_is_zero;        // every block on `free` is zero past its link word (a full
+                            // byte: the fast path clears it when it swaps the lists)
   // Stats: which block of this page is in the leak sampler's table (0 none,
   // else its offset / 8 + 1, 0xFFFF several), so frees of other blocks skip
   // the sampler's lock.  Written under that lock, read without it.
@@ -68,7 +68,7 @@ struct PageQueue {
 
 // Header at the start of every segment (and of every huge block's mapping).
 struct Segment {
-  Heap* owner;            // nullptr for huge blocks (they never match a heap)
+  Heap* owner;  // nullptr for huge blocks (they never match a heap)
   SegmentKind kind;
   std::uint8_t page_shift;
   std::uint8_t page_count;    // pages in the segment (page 0 is the header for small/medium)
@@ -85,7 +85,7 @@ struct Segment {
   std::size_t requested;     // bytes last asked for (tells realloc growth from shrinking)
   std::size_t block_align;   // alignment the block was laid out for
   std::uint32_t freed_at_ms;
-  bool huge_freed;           // sits in the huge cache
+  bool huge_freed;                          // sits in the huge cache
   std::atomic<std::uint16_t> huge_sampled;  // stats: the block is in the leak sampler's table
   Page pages[kMaxPagesPerSegment];
 
@@ -94,7 +94,8 @@ struct Segment {
     return const_cast<char*>(base) + (std::size_t{page->index} << page_shift);
   }
   Page* page_of(const void* p) {
-    std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & kSegmentMask;  // segments are aligned
+    std::uintptr_t offset =
+        reinterpret_cast<std::uintptr_t>(p) & kSegmentMask;  // segments are aligned
     return &pages[offset >> page_shift];
   }
 };
@@ -121,23 +122,23 @@ struct Heap {
   // without a page point at an empty sentinel page so the fast path needs no
   // null check.
   Page* direct[kDirectSlots] = {};
-  PageQueue classes[kClassCount] = {};  // pages with free blocks, current first
-  PageQueue full = {};                  // pages with no free block
-  PageQueue purge_queue = {};           // free pages, oldest first
+  PageQueue classes[kClassCount] = {};           // pages with free blocks, current first
+  PageQueue full = {};                           // pages with no free block
+  PageQueue purge_queue = {};                    // free pages, oldest first
   Segment* with_free_pages[kSegmentKinds] = {};  // per kind: segments with a free page
-  std::atomic<Block*> remote_in{nullptr};  // blocks other threads freed (MPSC stack)
+  std::atomic<Block*> remote_in{nullptr};        // blocks other threads freed (MPSC stack)
   // Set by the purger each round: the owner then lets go of the empty pages
   // it keeps per class, so they can be purged too (see heap_trim).
   std::atomic<bool> trim_request{false};
   RemoteBatch remote_out[kRemoteSlots] = {};
-  std::uint32_t slow_calls = 0;         // paces housekeeping
+  std::uint32_t slow_calls = 0;  // paces housekeeping
   bool is_sentinel = false;
-  std::uint32_t index = 0;              // creation order; unique among live threads
+  std::uint32_t index = 0;  // creation order; unique among live threads
   // Guards the page/segment bookkeeping (purge queue, segment free lists)
   // against the background purger.  Taken per page event, never per block.
   SpinLock page_lock;
-  Heap* next_all = nullptr;             // list of every heap ever made (for the purger)
-  Heap* next_in_pool = nullptr;         // abandoned-heap pool link
+  Heap* next_all = nullptr;      // list of every heap ever made (for the purger)
+  Heap* next_in_pool = nullptr;  // abandoned-heap pool link
 
   // Every direct slot starts at `empty_page`, whose free list is empty.
   constexpr explicit Heap(Page* empty_page, bool sentinel = false) : is_sentinel(sentinel) {

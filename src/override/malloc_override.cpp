@@ -10,10 +10,18 @@ using namespace bop;
 
 #define BOP_PUBLIC extern "C" __attribute__((visibility("default")))
 
-BOP_PUBLIC void* malloc(size_t size) noexcept { return api::allocate<false>(size); }
-BOP_PUBLIC void free(void* p) noexcept { api::release(p); }
-BOP_PUBLIC void* calloc(size_t count, size_t size) noexcept { return api::allocate_array(count, size); }
-BOP_PUBLIC void* realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
+BOP_PUBLIC void* malloc(size_t size) noexcept {
+  return api::allocate<false>(size);
+}
+BOP_PUBLIC void free(void* p) noexcept {
+  api::release(p);
+}
+BOP_PUBLIC void* calloc(size_t count, size_t size) noexcept {
+  return api::allocate_array(count, size);
+}
+BOP_PUBLIC void* realloc(void* p, size_t size) noexcept {
+  return api::resize(p, size, 0);
+}
 
 BOP_PUBLIC void* reallocarray(void* p, size_t count, size_t size) noexcept {
   size_t bytes;
@@ -44,7 +52,9 @@ BOP_PUBLIC void* aligned_alloc(size_t alignment, size_t size) noexcept {
 BOP_PUBLIC void* memalign(size_t alignment, size_t size) noexcept {
   return api::allocate_aligned<false>(alignment, size);
 }
-BOP_PUBLIC void* valloc(size_t size) noexcept { return api::allocate_aligned<false>(4096, size); }
+BOP_PUBLIC void* valloc(size_t size) noexcept {
+  return api::allocate_aligned<false>(4096, size);
+}
 
 BOP_PUBLIC void* pvalloc(size_t size) noexcept {
   size_t rounded = (size + 4095) & ~size_t{4095};
@@ -55,17 +65,31 @@ BOP_PUBLIC void* pvalloc(size_t size) noexcept {
   return api::allocate_aligned<false>(4096, rounded == 0 ? 4096 : rounded);
 }
 
-BOP_PUBLIC size_t malloc_usable_size(void* p) noexcept { return core::usable_size(p); }
+BOP_PUBLIC size_t malloc_usable_size(void* p) noexcept {
+  return core::usable_size(p);
+}
 
 // C23 sized frees.
-BOP_PUBLIC void free_sized(void* p, size_t) noexcept { api::release(p); }
-BOP_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept { api::release(p); }
+BOP_PUBLIC void free_sized(void* p, size_t) noexcept {
+  api::release(p);
+}
+BOP_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept {
+  api::release(p);
+}
 
 // glibc's internal aliases, which some programs and libc itself call.
-BOP_PUBLIC void* __libc_malloc(size_t size) noexcept { return api::allocate<false>(size); }
-BOP_PUBLIC void __libc_free(void* p) noexcept { api::release(p); }
-BOP_PUBLIC void* __libc_calloc(size_t count, size_t size) noexcept { return api::allocate_array(count, size); }
-BOP_PUBLIC void* __libc_realloc(void* p, size_t size) noexcept { return api::resize(p, size, 0); }
+BOP_PUBLIC void* __libc_malloc(size_t size) noexcept {
+  return api::allocate<false>(size);
+}
+BOP_PUBLIC void __libc_free(void* p) noexcept {
+  api::release(p);
+}
+BOP_PUBLIC void* __libc_calloc(size_t count, size_t size) noexcept {
+  return api::allocate_array(count, size);
+}
+BOP_PUBLIC void* __libc_realloc(void* p, size_t size) noexcept {
+  return api::resize(p, size, 0);
+}
 BOP_PUBLIC void* __libc_memalign(size_t alignment, size_t size) noexcept {
   return api::allocate_aligned<false>(alignment, size);
 }

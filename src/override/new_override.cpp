@@ -64,7 +64,7 @@ using NothrowAlignedNew = void* (*)(std::size_t, std::align_val_t, const std::no
 
 [[gnu::noinline]] void* nothrow_retry(std::size_t size, std::size_t alignment) noexcept {
   if (current_handler() == nullptr) return nullptr;  // nothing to retry with
-  const std::nothrow_t tag{};  // our own: std::nothrow lives in libstdc++
+  const std::nothrow_t tag{};                        // our own: std::nothrow lives in libstdc++
   if (alignment <= kNewAlign) {
     static std::atomic<NothrowNew> next{nullptr};
     NothrowNew fn = next.load(std::memory_order_acquire);
@@ -77,7 +77,8 @@ using NothrowAlignedNew = void* (*)(std::size_t, std::align_val_t, const std::no
   static std::atomic<NothrowAlignedNew> next_aligned{nullptr};
   NothrowAlignedNew fn = next_aligned.load(std::memory_order_acquire);
   if (fn == nullptr) {
-    fn = reinterpret_cast<NothrowAlignedNew>(dlsym(RTLD_NEXT, "_ZnwmSt11align_val_tRKSt9nothrow_t"));
+    fn =
+        reinterpret_cast<NothrowAlignedNew>(dlsym(RTLD_NEXT, "_ZnwmSt11align_val_tRKSt9nothrow_t"));
     next_aligned.store(fn, std::memory_order_release);
   }
   return fn != nullptr ? fn(size, std::align_val_t(alignment), tag) : nullptr;
@@ -91,8 +92,12 @@ inline void* new_nothrow(std::size_t size, std::size_t alignment) noexcept {
 
 }  // namespace
 
-BOP_PUBLIC void* operator new(std::size_t n) { return new_impl(n, kNewAlign); }
-BOP_PUBLIC void* operator new[](std::size_t n) { return new_impl(n, kNewAlign); }
+BOP_PUBLIC void* operator new(std::size_t n) {
+  return new_impl(n, kNewAlign);
+}
+BOP_PUBLIC void* operator new[](std::size_t n) {
+  return new_impl(n, kNewAlign);
+}
 BOP_PUBLIC void* operator new(std::size_t n, std::align_val_t a) {
   return new_impl(n, static_cast<std::size_t>(a));
 }
@@ -112,16 +117,36 @@ BOP_PUBLIC void* operator new[](std::size_t n, std::align_val_t a, const std::no
   return new_nothrow(n, static_cast<std::size_t>(a));
 }
 
-BOP_PUBLIC void operator delete(void* p) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete[](void* p) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete(void* p, std::size_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete[](void* p, std::size_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete[](void* p, std::align_val_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
-BOP_PUBLIC void operator delete[](void* p, const std::nothrow_t&) noexcept { bop::api::release(p); }
+BOP_PUBLIC void operator delete(void* p) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete[](void* p) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete(void* p, std::size_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete[](void* p, std::size_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete[](void* p, std::align_val_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept {
+  bop::api::release(p);
+}
+BOP_PUBLIC void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  bop::api::release(p);
+}
 BOP_PUBLIC void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   bop::api::release(p);
 }

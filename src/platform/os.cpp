@@ -15,11 +15,13 @@ namespace {
 
 std::atomic<std::size_t> g_mapped{0};
 
-constexpr std::uintptr_t align_up(std::uintptr_t x, std::size_t a) { return (x + a - 1) & ~(a - 1); }
+constexpr std::uintptr_t align_up(std::uintptr_t x, std::size_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
 
 void* raw_map(std::size_t size) noexcept {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
@@ -75,7 +77,8 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
   void* q = ::mremap(p, old_size, new_size, 0);
   errno = saved;
   if (q == MAP_FAILED) return false;
-  g_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed);  // wraps correctly when shrinking
+  g_mapped.fetch_add(new_size - old_size,
+                     std::memory_order_relaxed);  // wraps correctly when shrinking
   return true;
 }
 
@@ -97,7 +100,8 @@ void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::siz
 std::uint64_t now_ms() noexcept {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
 }
 
 std::uint64_t random_u64() noexcept {
@@ -113,7 +117,9 @@ std::uint64_t random_u64() noexcept {
   return value | 1;
 }
 
-std::size_t mapped_bytes() noexcept { return g_mapped.load(std::memory_order_relaxed); }
+std::size_t mapped_bytes() noexcept {
+  return g_mapped.load(std::memory_order_relaxed);
+}
 
 std::size_t resident_bytes() noexcept {
   int saved = errno;
@@ -136,6 +142,8 @@ std::size_t resident_bytes() noexcept {
   return pages * kPageSize;
 }
 
-std::size_t os_page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
+std::size_t os_page_size() noexcept {
+  return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
 
 }  // namespace bop::os

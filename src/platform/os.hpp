@@ -32,9 +32,8 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
 
 // Moves the mapping to a fresh place laid out like map_with_offset, without
 // copying (page tables move).  Returns the new base or nullptr.
-void* remap_moving(void* p, std::size_t old_size, std::size_t new_size,
-                   std::size_t base_alignment, std::size_t offset,
-                   std::size_t alignment) noexcept;
+void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
+                   std::size_t offset, std::size_t alignment) noexcept;
 
 // Milliseconds on a monotonic clock; coarse (a few ms) and cheap (vDSO).
 std::uint64_t now_ms() noexcept;

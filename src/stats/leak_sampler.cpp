@@ -66,7 +66,8 @@ constexpr std::uint16_t kSeveral = UINT16_MAX;
 std::uint16_t tag_of(const void* p) {
   core::Segment* seg = core::segment_of(p);
   if (seg->kind == core::SegmentKind::kHuge) return 1;
-  std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
+  std::uintptr_t offset =
+      reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
   return static_cast<std::uint16_t>((offset >> 3) + 1);
 }
 
@@ -75,8 +76,10 @@ std::uint16_t tag_of(const void* p) {
 void mark(const void* p, bool sampled) {
   std::atomic<std::uint16_t>& slot = sample_count(p);
   std::uint16_t now = slot.load(std::memory_order_relaxed), tag = tag_of(p);
-  if (sampled) slot.store(now == 0 ? tag : kSeveral, std::memory_order_relaxed);
-  else if (now == tag) slot.store(0, std::memory_order_relaxed);
+  if (sampled)
+    slot.store(now == 0 ? tag : kSeveral, std::memory_order_relaxed);
+  else if (now == tag)
+    slot.store(0, std::memory_order_relaxed);
 }
 
 // Most frees: one load, no lock.
@@ -135,7 +138,8 @@ void insert(const Sample& sample) {
 
 std::uint64_t stack_hash(const Sample& s) {
   std::uint64_t h = static_cast<std::uint64_t>(s.depth);
-  for (int i = 0; i < s.depth; ++i) h = (h ^ reinterpret_cast<std::uintptr_t>(s.frames[i])) * 0x100000001B3ull;
+  for (int i = 0; i < s.depth; ++i)
+    h = (h ^ reinterpret_cast<std::uintptr_t>(s.frames[i])) * 0x100000001B3ull;
   return h;
 }
 
@@ -156,8 +160,9 @@ bool is_allocator_frame(void* frame) {
   if (self_known && info.dli_fbase == self.dli_fbase && info.dli_sname == nullptr) return true;
   const char* name = info.dli_sname;
   if (name == nullptr) return false;
-  static const char* const kEntryPoints[] = {"malloc", "calloc", "realloc", "reallocarray", "_Znw", "_Zna",
-                                             "bop_", "_ZN3bop", "posix_memalign", "aligned_alloc", "memalign"};
+  static const char* const kEntryPoints[] = {
+      "malloc", "calloc",  "realloc",        "reallocarray",  "_Znw",    "_Zna",
+      "bop_",   "_ZN3bop", "posix_memalign", "aligned_alloc", "memalign"};
   for (const char* entry : kEntryPoints)
     if (std::strncmp(name, entry, std::strlen(entry)) == 0) return true;
   return false;
@@ -176,13 +181,15 @@ void write_frame(TextWriter& w, void* frame, bool json) {
   } else {
     w.put("      ").put(name);
     if (known && info.dli_saddr != nullptr)
-      w.put("+").put_hex(reinterpret_cast<std::uintptr_t>(frame) - reinterpret_cast<std::uintptr_t>(info.dli_saddr));
+      w.put("+").put_hex(reinterpret_cast<std::uintptr_t>(frame) -
+                         reinterpret_cast<std::uintptr_t>(info.dli_saddr));
     w.put(" (").put(module).put("+").put_hex(module_offset).put(")\n");
   }
 }
 
 bool same_stack(const Sample& a, const Sample& b) {
-  return a.depth == b.depth && std::memcmp(a.frames, b.frames, sizeof(void*) * static_cast<std::size_t>(a.depth)) == 0;
+  return a.depth == b.depth &&
+         std::memcmp(a.frames, b.frames, sizeof(void*) * static_cast<std::size_t>(a.depth)) == 0;
 }
 
 // Warm the unwinder up at start-up (glibc loads it on first use, which
@@ -246,12 +253,17 @@ struct Group {
   bool reported;
 };
 
-void write_group(TextWriter& w, bool json, bool first, const Sample& s, std::uint64_t count, std::uint64_t bytes) {
+void write_group(TextWriter& w, bool json, bool first, const Sample& s, std::uint64_t count,
+                 std::uint64_t bytes) {
   if (json) {
     w.put(first ? "" : ",").put("{\"samples\":").put_u64(count);
     w.put(",\"estimated_bytes\":").put_u64(bytes).put(",\"frames\":[");
   } else {
-    w.put("    ").put_u64(count).put(" sample(s), about ").put_u64(bytes).put(" B, allocated at:\n");
+    w.put("    ")
+        .put_u64(count)
+        .put(" sample(s), about ")
+        .put_u64(bytes)
+        .put(" B, allocated at:\n");
   }
   int skip = 0;
   while (skip < s.depth - 1 && is_allocator_frame(s.frames[skip])) ++skip;
@@ -269,18 +281,24 @@ void write_leaks(TextWriter& w, bool json) noexcept {
   std::uint64_t n = core::g_options.sample_bytes;
   if (json) w.put("{\"sample_bytes\":").put_u64(n).put(",\"stacks\":[");
   std::size_t live = g_table == nullptr ? 0 : g_live;
-  Group* groups = live == 0 ? nullptr : static_cast<Group*>(os::map_aligned(live * sizeof(Group), os::kPageSize));
+  Group* groups = live == 0
+                      ? nullptr
+                      : static_cast<Group*>(os::map_aligned(live * sizeof(Group), os::kPageSize));
   if (groups == nullptr) {
-    if (json) w.put("]}");
-    else w.put("  leak samples: none live\n");
+    if (json)
+      w.put("]}");
+    else
+      w.put("  leak samples: none live\n");
     return;
   }
   std::size_t count = 0;
   for (std::size_t i = 0; i < kTableSize && count < live; ++i)
-    if (g_table[i].block != nullptr && g_table[i].block != kTombstone) groups[count++] = {stack_hash(g_table[i]), &g_table[i], false};
+    if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
+      groups[count++] = {stack_hash(g_table[i]), &g_table[i], false};
   // Sort by stack so equal stacks are adjacent (std::sort never allocates).
   std::sort(groups, groups + count, [](const Group& a, const Group& b) { return a.hash < b.hash; });
-  if (!json) w.put("  live allocations, sampled (1 per ~").put_u64(n).put(" B), by allocating stack:\n");
+  if (!json)
+    w.put("  live allocations, sampled (1 per ~").put_u64(n).put(" B), by allocating stack:\n");
   // Report the ten largest stacks: a block of size s stands for max(s, N) bytes.
   bool first = true;
   for (int round = 0; round < 10; ++round) {
@@ -289,7 +307,8 @@ void write_leaks(TextWriter& w, bool json) noexcept {
     for (std::size_t i = 0; i < count;) {
       std::size_t j = i + 1;
       std::uint64_t bytes = groups[i].sample->size > n ? groups[i].sample->size : n;
-      while (j < count && groups[j].hash == groups[i].hash && same_stack(*groups[j].sample, *groups[i].sample)) {
+      while (j < count && groups[j].hash == groups[i].hash &&
+             same_stack(*groups[j].sample, *groups[i].sample)) {
         bytes += groups[j].sample->size > n ? groups[j].sample->size : n;
         ++j;
       }

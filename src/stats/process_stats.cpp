@@ -28,7 +28,9 @@ constinit ClassHistogram g_histogram[kStatsShards + 1];
 
 std::uint64_t g_start_ms = 0;
 
-bool enabled_now() { return core::g_options.stats_mode != core::StatsMode::kOff; }
+bool enabled_now() {
+  return core::g_options.stats_mode != core::StatsMode::kOff;
+}
 
 // One look at the block: its size class (kClassCount: huge) and usable size.
 struct BlockInfo {
@@ -91,8 +93,11 @@ void record_alloc(const void* p) noexcept {
 void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   if (core::g_options.stats_mode == core::StatsMode::kUnknown) core::process_init();
   void* p;
-  if (alignment == 0) p = zero ? core::alloc<true>(size) : core::alloc<false>(size);
-  else p = zero ? core::alloc_aligned<true>(alignment, size) : core::alloc_aligned<false>(alignment, size);
+  if (alignment == 0)
+    p = zero ? core::alloc<true>(size) : core::alloc<false>(size);
+  else
+    p = zero ? core::alloc_aligned<true>(alignment, size)
+             : core::alloc_aligned<false>(alignment, size);
   if (p != nullptr && enabled_now()) record_alloc(p);
   return p;
 }
@@ -144,7 +149,10 @@ void write_report(int fd, bool json) noexcept {
       std::uint64_t n = class_total(c);
       if (n == 0) continue;
       w.put(first ? "" : ",").put("{\"size\":");
-      if (c == kClassCount) w.put("\"huge\""); else w.put_u64(kClassSize[c]);
+      if (c == kClassCount)
+        w.put("\"huge\"");
+      else
+        w.put_u64(kClassSize[c]);
       w.put(",\"allocations\":").put_u64(n).put("}");
       first = false;
     }
@@ -173,7 +181,10 @@ void write_report(int fd, bool json) noexcept {
     std::uint64_t n = class_total(c);
     if (n == 0) continue;
     w.put("    ");
-    if (c == kClassCount) w.put("    huge"); else w.put_u64(kClassSize[c], 8);
+    if (c == kClassCount)
+      w.put("    huge");
+    else
+      w.put_u64(kClassSize[c], 8);
     w.put(" B ").put_u64(n, 12).put_char(' ');
     for (std::uint64_t bar = n * 40 / most; bar > 0; --bar) w.put_char('#');
     w.put_char('\n');
@@ -181,6 +192,8 @@ void write_report(int fd, bool json) noexcept {
   write_leaks(w, false);
 }
 
-detail::StatsRecorder& process_recorder() noexcept { return g_recorder; }
+detail::StatsRecorder& process_recorder() noexcept {
+  return g_recorder;
+}
 
 }  // namespace bop::stats

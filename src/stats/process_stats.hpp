@@ -17,7 +17,9 @@
 namespace bop::stats {
 
 // True while stats are on, and before the environment has been read.
-inline bool active() noexcept { return core::g_options.stats_mode != core::StatsMode::kOff; }
+inline bool active() noexcept {
+  return core::g_options.stats_mode != core::StatsMode::kOff;
+}
 
 // The counting versions of the entry points (alignment 0: the default).
 // Out of line and reached by tail calls, so the API's fast paths pay one load

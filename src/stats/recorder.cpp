@@ -24,7 +24,9 @@ void spin_lock(std::atomic<bool>& lock) {
   while (lock.exchange(true, std::memory_order_acquire))
     while (lock.load(kRelaxed)) __builtin_ia32_pause();
 }
-void spin_unlock(std::atomic<bool>& lock) { lock.store(false, std::memory_order_release); }
+void spin_unlock(std::atomic<bool>& lock) {
+  lock.store(false, std::memory_order_release);
+}
 
 // Single-writer increment: the shard's owner is the only thread storing here.
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
@@ -123,7 +125,8 @@ struct StatsRecorderAccess {
   // then, its own excursion, and the others' unfolded changes (as they are
   // now: exact when the others did not move since, i.e. when threads take
   // turns; otherwise off by at most their unfolded change).
-  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s, std::int64_t others) {
+  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s,
+                                     std::int64_t others) {
     return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others;
   }
 
@@ -176,13 +179,19 @@ void StatsRecorder::on_dealloc(std::uint64_t bytes, unsigned shard) noexcept {
   });
 }
 
-void StatsRecorder::on_alloc(std::uint64_t bytes) noexcept { on_alloc(bytes, stats_thread_shard()); }
-void StatsRecorder::on_dealloc(std::uint64_t bytes) noexcept { on_dealloc(bytes, stats_thread_shard()); }
+void StatsRecorder::on_alloc(std::uint64_t bytes) noexcept {
+  on_alloc(bytes, stats_thread_shard());
+}
+void StatsRecorder::on_dealloc(std::uint64_t bytes) noexcept {
+  on_dealloc(bytes, stats_thread_shard());
+}
 
 void StatsRecorder::on_resize(std::uint64_t old_bytes, std::uint64_t new_bytes) noexcept {
   StatsRecorderAccess::write(*this, stats_thread_shard(), [old_bytes, new_bytes](StatsShard& s) {
-    if (new_bytes > old_bytes) bump(s.bytes_allocated, new_bytes - old_bytes);
-    else bump(s.bytes_deallocated, old_bytes - new_bytes);
+    if (new_bytes > old_bytes)
+      bump(s.bytes_allocated, new_bytes - old_bytes);
+    else
+      bump(s.bytes_deallocated, old_bytes - new_bytes);
     return static_cast<std::int64_t>(new_bytes) - static_cast<std::int64_t>(old_bytes);
   });
 }
