@@ -112,6 +112,24 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   return alloc_slow<kZero>(heap, size, cls);
 }
 
+// A block of this heap goes back to its page: the free fast path, also used
+// for blocks other threads handed back (drain_remote).
+inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
+  Page* page = seg->page_of(b);  // a shift and an add: no lookup table
+  block_set_next(b, page->local_free);
+  page->local_free = b;
+  if (BOP_UNLIKELY(--page->used <= 0)) {  // empty, or was full
+    // Cheap early out for the common "only page of its class became empty"
+    // (a malloc/free loop): prev == next only when both are null.  Mirrors
+    // the keep rule in page_after_free.
+    if (page->used == 0 && page->prev == page->next && page->block_size <= kSmallBlockMax) {
+      if (BOP_UNLIKELY(heap->trim_request.load(std::memory_order_relaxed))) heap_trim(heap);
+      return;
+    }
+    page_after_free(heap, page);
+  }
+}
+
 inline void dealloc(void* p) noexcept {
   if (BOP_UNLIKELY(p == nullptr)) return;
   Segment* seg = segment_of(p);
@@ -119,22 +137,7 @@ inline void dealloc(void* p) noexcept {
 #if BOP_CHECKED
   check_free(heap, seg, p);
 #endif
-  if (BOP_LIKELY(seg->owner == heap)) {
-    Page* page = seg->page_of(p);  // a shift and an add: no lookup table
-    Block* b = static_cast<Block*>(p);
-    block_set_next(b, page->local_free);
-    page->local_free = b;
-    if (BOP_UNLIKELY(--page->used <= 0)) {  // empty, or was full
-      // Cheap early out for the common "only page of its class became empty"
-      // (a malloc/free loop): prev == next only when both are null.
-      if (page->used == 0 && page->prev == page->next && page->block_size <= kSmallBlockMax) {
-        if (BOP_UNLIKELY(heap->trim_request.load(std::memory_order_relaxed))) heap_trim(heap);
-        return;
-      }
-      page_after_free(heap, page);
-    }
-    return;
-  }
+  if (BOP_LIKELY(seg->owner == heap)) return free_to_page(heap, seg, static_cast<Block*>(p));
   free_slow(heap, seg, p);
 }
 

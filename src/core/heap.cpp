@@ -79,7 +79,7 @@ inline void update_direct(Heap* heap, unsigned cls) noexcept {
 
 // Threads the next run of never-used blocks onto the free list.
 void page_extend(Page* page) noexcept {
-  Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+  Segment* seg = segment_of_page(page);
   std::size_t size = page->block_size;
   std::size_t per_run = kExtendBytes / size;
   std::uint32_t n = static_cast<std::uint32_t>(per_run == 0 ? 1 : per_run);
@@ -122,15 +122,6 @@ void page_unlink(Heap* heap, Page* page) noexcept {
   }
 }
 
-// A block whose owner is this heap goes back to its page (used for blocks
-// that other threads handed over, and by page_after_free's callers).
-void free_local_block(Heap* heap, Segment* seg, Block* b) noexcept {
-  Page* page = seg->page_of(b);
-  block_set_next(b, page->local_free);
-  page->local_free = b;
-  if (--page->used <= 0) page_after_free(heap, page);  // empty, or was full
-}
-
 // Takes every block other threads handed to this heap: one atomic exchange.
 void drain_remote(Heap* heap) noexcept {
   Block* b = heap->remote_in.exchange(nullptr, std::memory_order_acquire);
@@ -139,7 +130,7 @@ void drain_remote(Heap* heap) noexcept {
 #if BOP_CHECKED
     check_free(heap, segment_of(b), b);
 #endif
-    free_local_block(heap, segment_of(b), b);
+    free_to_page(heap, segment_of(b), b);
     b = next;
   }
 }
@@ -352,7 +343,7 @@ void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
     heap = heap_get_or_init();
     if (heap == nullptr) fatal("out of memory for a thread heap while freeing", p);
     if (seg->owner == heap) {
-      free_local_block(heap, seg, static_cast<Block*>(p));
+      free_to_page(heap, seg, static_cast<Block*>(p));
       return;
     }
   }

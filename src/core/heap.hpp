@@ -12,7 +12,8 @@ namespace bop::core {
 // installs a real heap.  initial-exec TLS: one %fs-relative load.
 extern constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-exec")));
 
-// Refills from class `cls` and pops a block (zeroed past... see alloc.hpp).
+// Refills a page of class `cls` (or installs the thread's heap) and pops a
+// block, zeroed when kZero.
 // Returns nullptr with errno = ENOMEM when memory is exhausted.
 template <bool kZero>
 void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept;

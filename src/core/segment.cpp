@@ -216,7 +216,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 
 void page_release(Heap* heap, Page* page) noexcept {
   LockGuard guard(heap->page_lock);
-  Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+  Segment* seg = segment_of_page(page);
   page->in_use = false;
   page->block_size = 0;
   page->free = page->local_free = nullptr;
@@ -246,7 +246,7 @@ void purge_locked(Heap* heap, std::uint32_t now_ms, bool force) noexcept {
   // The queue is in release order, so stop at the first page still young.
   while (Page* page = heap->purge_queue.first) {
     if (!force && static_cast<std::uint32_t>(now_ms - page->freed_at_ms) < g_purge_delay_ms) break;
-    Segment* seg = segment_of(reinterpret_cast<char*>(page) + 1);
+    Segment* seg = segment_of_page(page);
     page_purge(heap, seg, page);
     segment_maybe_release(heap, seg);
   }

@@ -56,7 +56,6 @@ struct alignas(64) Page {
   Page* prev;
 
   bool is_full() const { return used < 0; }
-  std::int32_t used_count() const { return used & ~kFullBit; }
 };
 static_assert(sizeof(Page) == 64, "page records are indexed with a shift");
 
@@ -104,6 +103,11 @@ static_assert(sizeof(Segment) <= (std::size_t{1} << kSmallPageShift));
 
 inline Segment* segment_of(const void* p) {
   return reinterpret_cast<Segment*>((reinterpret_cast<std::uintptr_t>(p) - 1) & ~kSegmentMask);
+}
+
+// Page records live inside their segment's header.
+inline Segment* segment_of_page(const Page* page) {
+  return segment_of(page + 1);
 }
 
 // Frees bound for one other heap, collected until the batch is worth one

@@ -20,9 +20,4 @@ void fatal(const char* what, const void* pointer) noexcept {
   std::abort();
 }
 
-void warn(const char* what) noexcept {
-  TextWriter line(STDERR_FILENO);
-  line.put("bop: ").put(what).put_char('\n');
-}
-
 }  // namespace bop

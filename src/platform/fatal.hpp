@@ -6,7 +6,4 @@ namespace bop {
 // Prints "bop: <what> (pointer 0x...)" on one line to stderr, then aborts.
 [[noreturn]] void fatal(const char* what, const void* pointer = nullptr) noexcept;
 
-// Prints "bop: <what>" to stderr and continues.
-void warn(const char* what) noexcept;
-
 }  // namespace bop

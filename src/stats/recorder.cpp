@@ -104,7 +104,7 @@ struct StatsRecorderAccess {
       s.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
     }
     if (pending >= kFoldBytes || pending <= -kFoldBytes) {
-      std::int64_t high = candidate_peak(r, s, unfolded_total(r) - s.pending.load(kRelaxed));
+      std::int64_t high = candidate_peak(s, unfolded_total(r) - s.pending.load(kRelaxed));
       if (high > 0) atomic_max(r.peak_, static_cast<std::uint64_t>(high));
       std::int64_t after = r.folded_.fetch_add(pending, std::memory_order_acq_rel) + pending;
       s.pending.store(0, kRelaxed);
@@ -125,8 +125,7 @@ struct StatsRecorderAccess {
   // then, its own excursion, and the others' unfolded changes (as they are
   // now: exact when the others did not move since, i.e. when threads take
   // turns; otherwise off by at most their unfolded change).
-  static std::int64_t candidate_peak(const StatsRecorder&, const StatsShard& s,
-                                     std::int64_t others) {
+  static std::int64_t candidate_peak(const StatsShard& s, std::int64_t others) {
     return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others;
   }
 
@@ -156,7 +155,7 @@ struct StatsRecorderAccess {
       sums.allocations += n;
       sums.bytes_allocated += bytes;
       if (s.epoch.load(kRelaxed) != epoch) return;  // its high-water mark predates the reset
-      std::int64_t high = candidate_peak(r, s, unfolded - s.pending.load(kRelaxed));
+      std::int64_t high = candidate_peak(s, unfolded - s.pending.load(kRelaxed));
       if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
     });
     return sums;
