@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core/alloc.hpp"
+#include "core/misuse.hpp"
 #include "core/process.hpp"
 #include "core/purger.hpp"
 #include "core/segment.hpp"
@@ -85,6 +86,10 @@ void page_extend(Page* page) noexcept {
   std::uint32_t n = static_cast<std::uint32_t>(per_run == 0 ? 1 : per_run);
   if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
   char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
+  // Checked builds hand out only zeroed blocks; a reused page still holds
+  // the links and keys of its previous blocks.
+  if constexpr (kChecked)
+    if (!page->is_zero) std::memset(start, 0, std::size_t{n} * size);
   for (std::uint32_t i = 0; i + 1 < n; ++i)
     block_set_next(reinterpret_cast<Block*>(start + i * size),
                    reinterpret_cast<Block*>(start + (i + 1) * size));
@@ -300,6 +305,7 @@ void heap_trim(Heap* heap) noexcept {
 }
 
 void page_after_free(Heap* heap, Page* page) noexcept {
+  if (!page->in_use) fatal("double free (the block's page is already free)", nullptr);
   unsigned cls = page->size_class;
   if (page->is_full()) {
     // A block came back to a full page: it can serve again.  Queue it second,
@@ -335,6 +341,7 @@ void page_after_free(Heap* heap, Page* page) noexcept {
 }
 
 void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
+  validate_block(heap, seg, p, "free");
   if (seg->kind == SegmentKind::kHuge) {
     huge_free(seg);
     return;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/hardening.hpp"
 #include "core/heap.hpp"
 #include "core/segment.hpp"
 #include "platform/os.hpp"
@@ -30,11 +31,7 @@ constexpr std::size_t block_offset_for(std::size_t alignment) {
 }
 
 void register_mapping(Segment* seg, bool live) {
-#if BOP_CHECKED
   segment_register(seg, seg->mapping_size, live);
-#else
-  (void)seg, (void)live;
-#endif
 }
 
 void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::size_t alignment) {
@@ -127,6 +124,11 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
 }
 
 void huge_free(Segment* seg) noexcept {
+  if constexpr (kChecked) {  // never cached: a use after free faults
+    checked_note_huge_unmapped(reinterpret_cast<char*>(seg) + seg->block_offset);
+    unmap_segment(seg);
+    return;
+  }
   seg->freed_at_ms = static_cast<std::uint32_t>(os::now_ms());
   seg->huge_freed = true;  // checked builds report a second free of a cached block
   seg->pages[0].is_zero = false;
