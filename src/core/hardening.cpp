@@ -180,9 +180,14 @@ void check_live(Heap* heap, Segment* seg, const void* p) noexcept {
   check_free(heap, seg, p);
 }
 
+// Bytes of a block verified still zero when it is handed out again: all of
+// a small block, the start of a medium one (a full scan of 512 KiB blocks
+// would double the cost of every large allocation).
+constexpr std::size_t kVerifyMax = kSmallBlockMax;
+
 // Zeroed memory past the first word (where a free list link sat), or abort.
 void check_still_zero(const char* p, std::size_t block_size) noexcept {
-  for (std::size_t i = 8; i < block_size; i += 8) {
+  for (std::size_t i = 8; i < min_size(block_size, kVerifyMax); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, p + i, 8);
     if (w != 0) fatal("write after free (a freed block was modified before its reuse)", p);
@@ -259,6 +264,10 @@ void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
     check_sized(p, size, alignment, huge_block_size_checked(seg, b), kClassCount);
   } else {
     Page* page = seg->page_of(p);
+    // A freed block (zeroed, then marked) freed again by a thread that may
+    // not walk the owner's lists: its mark and its cleared size tell.
+    if (*freed_key_slot(page, b) == kFreedKey && stored_size(b, page->block_size) == 0)
+      fatal("double free", p);
     std::size_t n = page_block_size_checked(b, page->block_size);
     check_sized(p, size, alignment, n, page->size_class);
     std::memset(b, 0, page->block_size);  // reads after free see zeros; reuse verifies them
@@ -283,6 +292,21 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
     Segment* seg = segment_of(p);
     check_live(tl_heap, seg, p);
     old_size = checked_usable_size(p);
+    if (seg->kind == SegmentKind::kHuge && size > kLargeBlockMax / 2 &&
+        alignment <= seg->block_align) {
+      // Grows or shrinks by mremap, as in the default build: the canary
+      // moves to the new end.
+      char* b = static_cast<char*>(p);
+      std::memset(b + old_size, 0, huge_canary_end(seg) - old_size);
+      char* q = static_cast<char*>(huge_realloc(seg, p, size + kCheckedOverhead, alignment));
+      if (q == nullptr) {  // p stays as it was
+        seg->requested = old_size + kCheckedOverhead;
+        write_canary(b, old_size, huge_canary_end(seg));
+        return nullptr;
+      }
+      write_canary(q, size, huge_canary_end(segment_of(q)));
+      return q;
+    }
     if (seg->kind != SegmentKind::kHuge && size != 0) {
       // In place while the request still fits the block and uses half of it,
       // as in the default build; only the canary moves.
