@@ -19,13 +19,14 @@ PackageTest: `cpack -G DEB` makes bop_<v>_<arch>.deb and bop-dev_<v>_<arch>.deb
 the system's default paths (no CMAKE_PREFIX_PATH, PKG_CONFIG_PATH or rpath).
 
 usage: install_test.py --source DIR --build DIR --prefix DIR --libdir DIR
-                       --work DIR --version V [--launcher PATH]
+                       --work DIR --version V [--launcher PATH] [--built-lib SO]
                        [--cmake EXE] [--cpack EXE] [--cc CC] [--system]
                        [unittest names...]
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -336,6 +337,10 @@ class LauncherTest(unittest.TestCase):
                                   os.X_OK))
 
 
+def version_tuple(text):
+    return tuple(int(part) for part in text.split("."))
+
+
 class PackageTest(unittest.TestCase):
     def test_deb(self):
         if not shutil.which("dpkg-deb"):
@@ -357,15 +362,23 @@ class PackageTest(unittest.TestCase):
             listing = check_run(self, ["dpkg-deb", "--contents", deb]).stdout
             return {line.split()[5] for line in listing.splitlines() if not line.startswith("d")}
 
-        self.assertRegex(field(runtime, "Depends"), r"^libc6 \(>= [0-9.]+\)$")
+        # Depends names a glibc at least as new as every GLIBC_x.y symbol
+        # version libbop.so.0 uses.
+        depends = re.fullmatch(r"libc6 \(>= ([0-9.]+)\)", field(runtime, "Depends"))
+        self.assertTrue(depends, field(runtime, "Depends"))
+        symbols = check_run(self, ["readelf", "--dyn-syms", "-W", ARGS.built_lib]).stdout
+        needed = max(version_tuple(v) for v in re.findall(r"@GLIBC_([0-9.]+)", symbols))
+        self.assertLessEqual(needed, version_tuple(depends.group(1)))
         self.assertEqual(field(dev, "Depends"), "bop (= %s)" % ARGS.version)
         with tempfile.TemporaryDirectory() as control:
             check_run(self, ["dpkg-deb", "--control", runtime, control])
             with open(os.path.join(control, "shlibs")) as f:
                 self.assertEqual(f.read().strip(), "libbop 0 bop (>= %s)" % ARGS.version)
-            for script in ("postinst", "postrm"):
-                with open(os.path.join(control, script)) as f:
-                    self.assertIn("ldconfig", f.read())
+            with open(os.path.join(control, "triggers")) as f:
+                self.assertEqual(f.read().strip(), "activate-noawait ldconfig")
+            # No maintainer scripts: dpkg -r then forgets the package entirely.
+            self.assertEqual(sorted(os.listdir(control)),
+                             ["control", "md5sums", "shlibs", "triggers"])
 
         lib = "./usr/lib/"
         runtime_files, dev_files = files(runtime), files(dev)
@@ -390,6 +403,7 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--launcher", default="")
+    parser.add_argument("--built-lib", default="")  # the build tree's libbop.so.<version>
     parser.add_argument("--cmake", default="cmake")
     parser.add_argument("--cpack", default="cpack")
     parser.add_argument("--cc", default="cc")
