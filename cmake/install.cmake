@@ -37,6 +37,11 @@ target_link_libraries(bop_override_installed INTERFACE
 target_include_directories(bop_override_installed INTERFACE
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 
+# The C++ headers (allocator.hpp, ...) need C++20; C users are not affected.
+foreach(target IN ITEMS bop bop_shared bop_override_installed)
+  target_compile_features(${target} INTERFACE cxx_std_20)
+endforeach()
+
 # ---- files ----------------------------------------------------------------
 install(TARGETS bop_shared EXPORT bopTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
