@@ -72,7 +72,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/install-tree/bopConfig.cmake
 
 # ---- pkg-config: bop.pc, bop-override.pc -----------------------------------
 # Written when installing, so they name the prefix actually installed to
-# (cmake --install --prefix, or /usr inside the Debian package).
+# (cmake --install --prefix, or /usr inside the Debian package).  Each
+# install writes its own copy (named by the destination), so an install and
+# a cpack run at the same time cannot swap prefixes.
 foreach(dir IN ITEMS LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_${dir}}")
     set(_bop_pc_${dir} "${CMAKE_INSTALL_${dir}}")
@@ -80,15 +82,19 @@ foreach(dir IN ITEMS LIBDIR INCLUDEDIR)
     set(_bop_pc_${dir} "\${prefix}/${CMAKE_INSTALL_${dir}}")  # a literal ${prefix}
   endif()
 endforeach()
+set(_bop_pc_destination ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+if(NOT IS_ABSOLUTE ${_bop_pc_destination})
+  set(_bop_pc_destination "\${CMAKE_INSTALL_PREFIX}/${_bop_pc_destination}")
+endif()
 foreach(pc IN ITEMS bop bop-override)
   install(CODE "
     set(BOP_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
     set(BOP_PC_LIBDIR [[${_bop_pc_LIBDIR}]])
     set(BOP_PC_INCLUDEDIR [[${_bop_pc_INCLUDEDIR}]])
     set(bop_VERSION ${bop_VERSION})
-    configure_file(\"${CMAKE_CURRENT_LIST_DIR}/${pc}.pc.in\"
-                   \"${CMAKE_CURRENT_BINARY_DIR}/install-tree/${pc}.pc\" @ONLY)"
+    string(MD5 _bop_pc_key \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
+    set(_bop_pc_file \"${CMAKE_CURRENT_BINARY_DIR}/install-tree/pkgconfig-\${_bop_pc_key}/${pc}.pc\")
+    configure_file(\"${CMAKE_CURRENT_LIST_DIR}/${pc}.pc.in\" \"\${_bop_pc_file}\" @ONLY)
+    file(INSTALL DESTINATION \"${_bop_pc_destination}\" TYPE FILE FILES \"\${_bop_pc_file}\")"
     COMPONENT dev)
-  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/install-tree/${pc}.pc
-    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 endforeach()
