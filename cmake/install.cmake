@@ -19,9 +19,11 @@ set_target_properties(bop_shared PROPERTIES
 set_target_properties(bop PROPERTIES EXPORT_NAME bop_static)
 add_library(bop::bop_static ALIAS bop)  # the installed name, also in-tree
 
-# The static override as an archive.  An archive member is only linked when
-# something references it, and nothing references malloc's definition, so
-# bop::override links this one whole (--whole-archive).
+# The static override as an archive.  The linker takes an archive member only
+# when the program's own objects name one of its symbols; a program that
+# allocates only through libc or other libraries (strdup, fopen, ...) names
+# none and would keep glibc's malloc, so bop::override links it whole
+# (--whole-archive).  bop::override_archive is exported only for that.
 add_library(bop_override_archive STATIC
   $<TARGET_OBJECTS:bop_objects> $<TARGET_OBJECTS:bop_override_objects>)
 set_target_properties(bop_override_archive PROPERTIES
