@@ -2,7 +2,7 @@
 # Installs the Debian packages bop's build, tests and benchmarks need, if any
 # is missing.  Safe to run repeatedly.
 set -euo pipefail
-packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind)
+packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind pkgconf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

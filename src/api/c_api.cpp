@@ -53,6 +53,10 @@ void bop_collect(void) noexcept {
   core::heap_collect_all();
 }
 
+int bop_version(void) noexcept {
+  return BOP_VERSION;
+}
+
 int bop_stats_enabled(void) noexcept {
   core::process_init();
   return core::g_options.stats_mode != core::StatsMode::kOff;
