@@ -302,23 +302,17 @@ void heap_trim(Heap* heap) noexcept {
 void page_after_free(Heap* heap, Page* page) noexcept {
   unsigned cls = page->size_class;
   if (page->is_full()) {
-    // A block came back to a full page: it can serve again.  Queue it second,
-    // behind the current page, so it is found on the next refill.
+    // A block came back to a full page: it can serve again.  Queue it last:
+    // it holds one free block now, and taken up again at once it would run
+    // dry after one allocation and go full again (a misprediction and two
+    // list moves per block under random replacement).  At the back it
+    // gathers frees until the pages ahead of it are used up.
     queue_remove(heap->full, page);
     page->used &= ~Page::kFullBit;
     PageQueue& queue = heap->classes[cls];
-    if (queue.first == nullptr) {
-      queue_push_front(queue, page);
-      update_direct(heap, cls);
-    } else {
-      page->prev = queue.first;
-      page->next = queue.first->next;
-      if (page->next != nullptr)
-        page->next->prev = page;
-      else
-        queue.last = page;
-      queue.first->next = page;
-    }
+    bool was_empty = queue.first == nullptr;
+    queue_push_back(queue, page);
+    if (was_empty) update_direct(heap, cls);
   }
   if (page->used != 0) return;
   // Empty.  A small class keeps its only page to avoid thrashing on a
