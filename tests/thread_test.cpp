@@ -5,12 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -374,40 +371,6 @@ TEST(Threads, SuccessorAdoptsHeapOfTheBlocksItFrees) {
     for (void* p : got) bop_dealloc(p);
   }).join();
   EXPECT_TRUE(reused) << "the block freed by the successor never came back to it";
-}
-
-// A thread that allocated a working set and then waits (a server's main
-// thread) never collects what other threads free of it: once its backlog is
-// large and it has been idle a while, a thread that frees those blocks and
-// needs memory hands them out again instead of carving new pages.
-TEST(Threads, BlocksOfAnIdleThreadAreReusedByTheThreadThatFreesThem) {
-  constexpr int kBlocks = 4096;
-  constexpr std::size_t kSize = 64;
-  std::vector<void*> mine(kBlocks);
-  for (void*& p : mine) ASSERT_NE(p = bop_alloc(kSize), nullptr);
-  std::sort(mine.begin(), mine.end());
-  bool reused = false;
-  std::thread([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // main looks idle
-    for (void* p : mine) bop_dealloc(p);
-    std::vector<void*> got;
-    for (int i = 0; i < 8 * kBlocks && !reused; ++i) {
-      void* p = bop_alloc(kSize);
-      ASSERT_NE(p, nullptr);
-      std::memset(p, 0x5a, kSize);
-      reused = std::binary_search(mine.begin(), mine.end(), p);
-      got.push_back(p);
-    }
-    for (void* p : got) bop_dealloc(p);
-  }).join();
-  EXPECT_TRUE(reused) << "the idle thread's freed blocks were never handed out again";
-  // The blocks that went back to this thread's heap serve it again.
-  for (int i = 0; i < kBlocks; ++i) {
-    void* p = bop_alloc(kSize);
-    ASSERT_NE(p, nullptr);
-    std::memset(p, 0xa5, kSize);
-    bop_dealloc(p);
-  }
 }
 
 // The reverse: main allocates, a thread frees and exits, main continues.

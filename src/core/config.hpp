@@ -49,18 +49,6 @@ inline constexpr std::size_t kExtendBytes = 4 * KiB;
 // whole batch over.
 inline constexpr unsigned kRemoteSlots = 8;
 inline constexpr unsigned kRemoteBatch = 64;
-// A heap that has this many blocks waiting on its remote_in and has not done
-// housekeeping for kIdleMs is taken to be idle (its thread blocks, or
-// exited); the next thread of ours that hands it a batch and then needs
-// memory takes its backlog (heap.cpp, steal_idle_remote).
-inline constexpr unsigned kIdleBacklog = 16 * kRemoteBatch;
-inline constexpr std::uint32_t kIdleMs = 100;
-#if BOP_CHECKED
-// Checked builds verify every remote free when its owner drains it: no steal.
-inline constexpr bool kStealIdleRemote = false;
-#else
-inline constexpr bool kStealIdleRemote = true;
-#endif
 
 // Empty segments kept (purged) for reuse before they are unmapped.
 inline constexpr unsigned kSegmentCacheMax = 16;

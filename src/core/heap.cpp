@@ -69,13 +69,11 @@ Heap* heap_new_record() noexcept {
   return h;
 }
 
-// Points the direct slots of class `cls` at its current page, or at the
-// blocks adopted from idle heaps while there are any.
+// Points the direct slots of class `cls` at its current page.
 inline void update_direct(Heap* heap, unsigned cls) noexcept {
   SlotRange r = kClassSlots[cls];
   Page* page = heap->classes[cls].first;
   if (page == nullptr) page = &g_empty_page;
-  if (cls < kDirectClasses && heap->adopted[cls].free != nullptr) page = &heap->adopted[cls];
   for (unsigned slot = r.first; slot <= r.last; ++slot) heap->direct[slot] = page;
 }
 
@@ -124,11 +122,8 @@ void page_unlink(Heap* heap, Page* page) noexcept {
   }
 }
 
-void free_remote(Heap* heap, Segment* seg, Block* b) noexcept;
-
 // Takes every block other threads handed to this heap: one atomic exchange.
 void drain_remote(Heap* heap) noexcept {
-  heap->remote_pending.store(0, std::memory_order_relaxed);
   Block* b = heap->remote_in.exchange(nullptr, std::memory_order_acquire);
   while (b != nullptr) {
     Block* next = block_next(b);
@@ -140,12 +135,9 @@ void drain_remote(Heap* heap) noexcept {
   }
 }
 
-// Hands `batch` to its heap; `self` (the heap whose batch it is, nullptr:
-// none) notes the owner when its backlog makes it look idle.
-void remote_flush(Heap* self, RemoteBatch& batch) noexcept {
+void remote_flush(RemoteBatch& batch) noexcept {
   if (batch.count == 0) return;
   Heap* owner = batch.heap;
-  std::uint32_t count = batch.count;
   Block* old = owner->remote_in.load(std::memory_order_relaxed);
   do {
     block_set_next(batch.tail, old);
@@ -153,63 +145,10 @@ void remote_flush(Heap* self, RemoteBatch& batch) noexcept {
                                                    std::memory_order_relaxed));
   batch.head = batch.tail = nullptr;
   batch.count = 0;
-  std::uint32_t pending = owner->remote_pending.fetch_add(count, std::memory_order_relaxed) + count;
-  if (kStealIdleRemote && self != nullptr && pending >= kIdleBacklog) self->idle_hint = owner;
 }
 
 void remote_flush_all(Heap* heap) noexcept {
-  for (auto& batch : heap->remote_out) remote_flush(heap, batch);
-}
-
-// Remote frees to a heap nobody runs (a thread that allocated a working set
-// and then waits, as a server's main thread does; a pooled heap) would sit on
-// its remote_in for good while the threads that freed them carve new memory.
-// remote_in is a stack any thread may take whole with one exchange, so an
-// allocating heap takes it from an owner that looks idle: the blocks stay
-// counted in use by their pages (which therefore stay put) and are handed
-// out again by this heap.  Reading a block's page record is safe: the page
-// cannot be released while the block counts as used, and its class and
-// shift do not change meanwhile.
-void steal_idle_remote(Heap* heap, Heap* owner) noexcept {
-  std::uint32_t now = clock_ms32(os::now_ms());
-  if (now - owner->active_ms.load(std::memory_order_relaxed) < kIdleMs) return;
-  Block* b = owner->remote_in.exchange(nullptr, std::memory_order_acquire);
-  owner->remote_pending.store(0, std::memory_order_relaxed);
-  std::uint32_t classes = 0;
-  static_assert(kDirectClasses <= 32);
-  while (b != nullptr) {
-    Block* next = block_next(b);
-    unsigned cls = segment_of(b)->page_of(b)->size_class;
-    if (cls < kDirectClasses) {
-      heap->adopted[cls].block_size = kClassSize[cls];  // for code that reads the page
-      heap->adopted[cls].size_class = static_cast<std::uint8_t>(cls);
-      block_set_next(b, heap->adopted[cls].free);
-      heap->adopted[cls].free = b;
-      classes |= std::uint32_t{1} << cls;
-    } else {
-      free_remote(heap, segment_of(b), b);  // back to its owner, as before
-    }
-    b = next;
-  }
-  for (; classes != 0; classes &= classes - 1)
-    update_direct(heap, static_cast<unsigned>(__builtin_ctz(classes)));
-  heap->idle_hint = nullptr;  // the blocks sent back above may have set it again
-}
-
-// Thread exit: adopted blocks go back to their heaps (a pooled heap must not
-// pin other heaps' pages).
-void return_adopted(Heap* heap) noexcept {
-  heap->idle_hint = nullptr;
-  for (unsigned cls = 0; cls < kDirectClasses; ++cls) {
-    Page& list = heap->adopted[cls];
-    if (list.free == nullptr) continue;
-    while (Block* b = list.free) {
-      list.free = block_next(b);
-      free_remote(heap, segment_of(b), b);
-    }
-    update_direct(heap, cls);
-  }
-  heap->idle_hint = nullptr;  // the frees above may have set it again
+  for (auto& batch : heap->remote_out) remote_flush(batch);
 }
 
 // Frees owned by another heap are batched per owner; a batch is handed over
@@ -220,13 +159,13 @@ void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
       static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
   RemoteBatch& batch = heap->remote_out[slot];
   if (batch.heap != owner) {
-    remote_flush(heap, batch);
+    remote_flush(batch);
     batch.heap = owner;
   }
   block_set_next(b, batch.head);
   batch.head = b;
   if (batch.tail == nullptr) batch.tail = b;
-  if (++batch.count >= kRemoteBatch) remote_flush(heap, batch);
+  if (++batch.count >= kRemoteBatch) remote_flush(batch);
 }
 
 // Drains, purges and trims for a heap this thread holds exclusively.
@@ -234,9 +173,7 @@ void heap_housekeeping(Heap* heap, bool force) noexcept {
   remote_flush_all(heap);
   drain_remote(heap);
   if (force || heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
-  std::uint32_t now = clock_ms32(os::now_ms());
-  heap->active_ms.store(now, std::memory_order_relaxed);
-  heap_purge(heap, now, force);
+  heap_purge(heap, clock_ms32(os::now_ms()), force);
 }
 
 // Housekeeping of one pooled heap whose thread exited, so its free memory
@@ -330,16 +267,6 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
     purger_maybe_start();
   } else if (heap->remote_in.load(std::memory_order_relaxed) != nullptr) {
     drain_remote(heap);
-  }
-  if constexpr (kStealIdleRemote) {
-    if (Heap* idle = heap->idle_hint; BOP_UNLIKELY(idle != nullptr)) {
-      heap->idle_hint = nullptr;
-      steal_idle_remote(heap, idle);
-      if (cls < kDirectClasses) {
-        if (Block* b = heap->adopted[cls].free)
-          return page_pop<kZero>(&heap->adopted[cls], b, size);
-      }
-    }
   }
 
   PageQueue& queue = heap->classes[cls];
@@ -443,7 +370,6 @@ void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
 void heap_thread_exit(void* arg) noexcept {
   Heap* heap = static_cast<Heap*>(arg);
   if (heap == nullptr || heap->is_sentinel) return;
-  if constexpr (kStealIdleRemote) return_adopted(heap);
   heap_housekeeping(heap, false);
   // Later frees in this thread (other destructors) install a heap again.
   tl_heap = &g_sentinel;

@@ -61,9 +61,6 @@ inline constexpr auto kDirectClass = [] {
   return classes;
 }();
 
-// Classes served through the direct table: 0 .. kDirectClasses - 1.
-inline constexpr unsigned kDirectClasses = size_to_class(kDirectMax) + 1;
-
 constexpr std::size_t class_alignment(unsigned c) {
   std::size_t size = kClassSize[c];
   std::size_t align = size & (~size + 1);  // lowest set bit

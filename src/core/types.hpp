@@ -131,23 +131,10 @@ struct Heap {
   PageQueue purge_queue = {};                    // free pages, oldest first
   Segment* with_free_pages[kSegmentKinds] = {};  // per kind: segments with a free page
   std::atomic<Block*> remote_in{nullptr};        // blocks other threads freed (MPSC stack)
-  // Idle detection for steal_idle_remote (heuristics, not invariants): blocks
-  // pushed on remote_in since the owner last drained it, and the owner's
-  // clock at its last housekeeping.
-  std::atomic<std::uint32_t> remote_pending{0};
-  std::atomic<std::uint32_t> active_ms{0};
   // Set by the purger each round: the owner then lets go of the empty pages
   // it keeps per class, so they can be purged too (see heap_trim).
   std::atomic<bool> trim_request{false};
   RemoteBatch remote_out[kRemoteSlots] = {};
-  // An idle-looking heap our remote frees go to (set by remote_flush, taken
-  // by the slow path, which steals its backlog).
-  Heap* idle_hint = nullptr;
-  // Blocks of idle heaps, by direct class, on the free list of a page record
-  // of their own: while one holds blocks, the class's direct slots point at
-  // it, so the fast path hands them out.  They stay counted in use by their
-  // real pages; frees of them take the remote path as usual.
-  Page adopted[kDirectClasses] = {};
   std::uint32_t slow_calls = 0;  // paces housekeeping
   bool is_sentinel = false;
   std::uint32_t index = 0;  // creation order; unique among live threads
