@@ -130,6 +130,13 @@ BOP_PUBLIC void operator delete(void* p) noexcept {
 BOP_PUBLIC void operator delete[](void* p) noexcept {
   bop::api::release(p);
 }
+// Sized delete does not use the size to find the block (checked builds
+// verify it against the block): the unsized free finds the block's page by
+// masking the pointer (no size lookup to skip), and the page shift it needs
+// sits in the segment header line the owner check loads anyway.  Using the
+// size would take a range check to stay safe for medium pages, costing what
+// it saves (callgrind, new+delete pair with 64 live: 58.1 instructions
+// unsized, 59.1 sized -- the extra one is the caller passing the size).
 BOP_PUBLIC void operator delete(void* p, std::size_t n) noexcept {
   bop::api::release_sized(p, n, 0);
 }
