@@ -566,7 +566,7 @@ TEST(Alignment, InvalidAlignmentIsEinval) {
     EXPECT_EQ(cz, nullptr);
     EXPECT_EQ(errno, EINVAL);
     errno = 0;
-    void* u = bop::utils::alloc_aligned(64, a);
+    void* u = bop::utils::alloc_aligned(a, 64);
     EXPECT_EQ(u, nullptr);
     EXPECT_EQ(errno, EINVAL);
   }
@@ -844,7 +844,7 @@ TEST(Cxx, BopAllocator) {
   alloc.dealloc_unsized(u);
 }
 
-// The bop::utils free functions, including the (size, alignment) argument order.
+// The bop::utils free functions, including the (alignment, size) argument order.
 TEST(Cxx, Utils) {
   void* p = bop::utils::alloc(100);
   ASSERT_NE(p, nullptr);
@@ -855,14 +855,14 @@ TEST(Cxx, Utils) {
   EXPECT_TRUE(HasPattern(p, 100, 5));
   bop::utils::dealloc(p);
 
-  // size 3 with alignment 64 -- swapped arguments would be alignment 3 (EINVAL).
-  void* a = bop::utils::alloc_aligned(3, 64);
+  // alignment 64, size 3 -- swapped arguments would be alignment 3 (EINVAL).
+  void* a = bop::utils::alloc_aligned(64, 3);
   ASSERT_NE(a, nullptr);
   EXPECT_TRUE(IsAligned(a, 64));
   EXPECT_GE(bop::utils::malloc_usable_size(a), 3u);
   bop::utils::dealloc_sized(a, 3);
 
-  void* big = bop::utils::alloc_aligned(100, 8192);
+  void* big = bop::utils::alloc_aligned(8192, 100);
   ASSERT_NE(big, nullptr);
   EXPECT_TRUE(IsAligned(big, 8192));
   bop::utils::dealloc(big);
@@ -876,12 +876,43 @@ TEST(Cxx, Utils) {
     ASSERT_NE(z, nullptr);
     EXPECT_EQ(FirstNonZero(z, 5000), 5000u);
     bop::utils::dealloc(z);
-    void* za = bop::utils::zalloc_aligned(5000, 4096);
+    void* za = bop::utils::zalloc_aligned(4096, 5000);
     ASSERT_NE(za, nullptr);
     EXPECT_TRUE(IsAligned(za, 4096));
     EXPECT_EQ(FirstNonZero(za, 5000), 5000u);
     bop::utils::dealloc_sized(za, 5000);
   }
+}
+
+// The documented direct-API sequence, word for word (the Rust crate's
+// bop_rs::allocator::utils has the same calls): in a BOP_CHECKED build a
+// dealloc_sized with a size larger than the block aborts, so this also proves
+// the sizes written there are the blocks' sizes.
+TEST(Cxx, UtilsDocumentedSequence) {
+  void* ptr = bop::utils::alloc(1024);
+  void* aligned_ptr = bop::utils::alloc_aligned(64, 512);  // 64-byte aligned
+  void* zeroed_ptr = bop::utils::zalloc(256);
+  ASSERT_NE(ptr, nullptr);
+  ASSERT_NE(aligned_ptr, nullptr);
+  ASSERT_NE(zeroed_ptr, nullptr);
+  EXPECT_GE(bop::utils::malloc_usable_size(ptr), 1024u);
+  EXPECT_TRUE(IsAligned(aligned_ptr, 64));
+  EXPECT_GE(bop::utils::malloc_usable_size(aligned_ptr), 512u);
+  EXPECT_GE(bop::utils::malloc_usable_size(zeroed_ptr), 256u);
+  EXPECT_EQ(FirstNonZero(zeroed_ptr, 256), 256u);
+  FillPattern(ptr, 1024, 1);
+  FillPattern(aligned_ptr, 512, 2);
+  EXPECT_TRUE(HasPattern(ptr, 1024, 1));
+  bop::utils::dealloc_sized(ptr, 1024);
+  bop::utils::dealloc_sized(aligned_ptr, 512);
+  bop::utils::dealloc_sized(zeroed_ptr, 256);
+
+  // The example the issue found returning NULL with the old (size, alignment) order.
+  void* page = bop::utils::zalloc_aligned(4096, 100);
+  ASSERT_NE(page, nullptr);
+  EXPECT_TRUE(IsAligned(page, 4096));
+  EXPECT_EQ(FirstNonZero(page, 100), 100u);
+  bop::utils::dealloc_sized(page, 100);
 }
 
 // stl_allocator with std::vector, std::map and std::basic_string; the
