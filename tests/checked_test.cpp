@@ -2,8 +2,8 @@
 // "bop: ..." message and abort, instead of silently corrupting the heap.
 // Each misuse runs in a death test (a separate process).  Without
 // BOP_CHECKED every test is skipped.
-#include <bop/allocator.hpp>
 #include <bop/bop.h>
+#include <bop/allocator.hpp>
 
 #include <gtest/gtest.h>
 
