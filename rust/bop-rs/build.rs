@@ -16,7 +16,10 @@ use std::process::Command;
 
 fn run(command: &mut Command) {
     let status = command.status().unwrap_or_else(|e| {
-        panic!("bop-rs: cannot run {:?} (is cmake installed?): {}", command, e)
+        panic!(
+            "bop-rs: cannot run {:?} (is cmake installed?): {}",
+            command, e
+        )
     });
     if !status.success() {
         panic!("bop-rs: {:?} failed with {}", command, status);
@@ -50,7 +53,10 @@ fn main() {
         .arg("-DBOP_BUILD_TESTS=OFF")
         .arg("-DBOP_BUILD_BENCH=OFF")
         .arg("-DBOP_BUILD_EXAMPLES=OFF")
-        .arg(format!("-DBOP_CHECKED={}", if checked { "ON" } else { "OFF" })));
+        .arg(format!(
+            "-DBOP_CHECKED={}",
+            if checked { "ON" } else { "OFF" }
+        )));
     let jobs = env::var("NUM_JOBS").unwrap_or_else(|_| "2".to_string());
     run(Command::new("cmake")
         .arg("--build")

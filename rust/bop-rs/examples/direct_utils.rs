@@ -15,7 +15,10 @@ fn main() {
             aligned_ptr as usize % 64 == 0
         );
         let zeroed = std::slice::from_raw_parts(zeroed_ptr, 256);
-        println!("Zeroed block of 256 bytes all zero: {}", zeroed.iter().all(|&b| b == 0));
+        println!(
+            "Zeroed block of 256 bytes all zero: {}",
+            zeroed.iter().all(|&b| b == 0)
+        );
         assert!(size >= 1024 && aligned_ptr as usize % 64 == 0);
         assert!(zeroed.iter().all(|&b| b == 0));
 

@@ -14,14 +14,22 @@ fn main() {
     }
     let boxed = Box::new(42u64);
 
-    println!("Vec<i32> with {} elements, sum {}", vec.len(), vec.iter().sum::<i32>());
+    println!(
+        "Vec<i32> with {} elements, sum {}",
+        vec.len(),
+        vec.iter().sum::<i32>()
+    );
     println!("String of {} bytes: {:?}", string.len(), &string[..15]);
     println!("Box<u64> holding {}", boxed);
 
     // bop knows the blocks: its usable size of the Vec's buffer.
     // SAFETY: the buffer is a live block from GLOBAL, that is, from bop.
     let usable = unsafe { bop_rs::allocator::utils::malloc_usable_size(vec.as_ptr() as *const u8) };
-    println!("bop block behind the Vec: {} usable bytes for {} asked", usable, vec.capacity() * 4);
+    println!(
+        "bop block behind the Vec: {} usable bytes for {} asked",
+        usable,
+        vec.capacity() * 4
+    );
     assert!(vec.len() == 1000 && string.len() == 66 && *boxed == 42);
     assert!(usable >= vec.capacity() * 4);
 }

@@ -20,8 +20,14 @@ fn main() {
         let number = Box::new(7u64);
         let text = "a".repeat(100);
         let live = GLOBAL.stats();
-        println!("Two blocks alive: {} bytes live", live.current_memory - runtime.current_memory);
-        assert_eq!(live.outstanding_allocations(), runtime.outstanding_allocations() + 2);
+        println!(
+            "Two blocks alive: {} bytes live",
+            live.current_memory - runtime.current_memory
+        );
+        assert_eq!(
+            live.outstanding_allocations(),
+            runtime.outstanding_allocations() + 2
+        );
         assert_eq!(live.current_memory, runtime.current_memory + 8 + 100);
         drop((number, text));
     }
@@ -40,7 +46,10 @@ fn main() {
         growth.bytes_allocated - runtime.current_memory,
         growth.current_memory - runtime.current_memory
     );
-    assert_eq!(growth.current_memory - runtime.current_memory, numbers.capacity() * 4);
+    assert_eq!(
+        growth.current_memory - runtime.current_memory,
+        numbers.capacity() * 4
+    );
     drop(numbers);
 
     // Peak tracking: vectors of 1, 5, 10, 3 and 7 MB, one at a time
@@ -61,13 +70,19 @@ fn main() {
     println!("Memory usage: {}", stats);
     println!("Peak memory: {} bytes", stats.peak_memory);
     if stats.has_leaks() {
-        println!("Memory leaks detected: {} allocations", stats.outstanding_allocations());
+        println!(
+            "Memory leaks detected: {} allocations",
+            stats.outstanding_allocations()
+        );
     }
     println!(
         "(10 boxes leaked on purpose, {} blocks held by the Rust runtime)",
         runtime.outstanding_allocations()
     );
     assert_eq!(stats.peak_memory, runtime.current_memory + 10 * MB);
-    assert_eq!(stats.outstanding_allocations(), runtime.outstanding_allocations() + 10);
+    assert_eq!(
+        stats.outstanding_allocations(),
+        runtime.outstanding_allocations() + 10
+    );
     assert_eq!(stats.outstanding_memory(), runtime.current_memory + 10 * 8);
 }

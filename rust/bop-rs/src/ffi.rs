@@ -40,8 +40,11 @@ pub struct RawStats {
 extern "C" {
     pub fn bop_stats_allocator_create() -> *mut StatsHandle;
     pub fn bop_stats_allocator_destroy(a: *mut StatsHandle);
-    pub fn bop_stats_allocator_alloc(a: *mut StatsHandle, alignment: usize, size: usize)
-        -> *mut c_void;
+    pub fn bop_stats_allocator_alloc(
+        a: *mut StatsHandle,
+        alignment: usize,
+        size: usize,
+    ) -> *mut c_void;
     pub fn bop_stats_allocator_zalloc(
         a: *mut StatsHandle,
         alignment: usize,

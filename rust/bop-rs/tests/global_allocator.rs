@@ -61,7 +61,10 @@ fn std_collections() {
         t.insert(i.wrapping_mul(2_654_435_761), i.to_string());
     }
     assert_eq!(t.len(), 5000);
-    assert_eq!(t.values().map(|s| s.len()).sum::<usize>(), 10 + 90 * 2 + 900 * 3 + 4000 * 4);
+    assert_eq!(
+        t.values().map(|s| s.len()).sum::<usize>(),
+        10 + 90 * 2 + 900 * 3 + 4000 * 4
+    );
     // Each buffer is a bop block (bop_malloc_usable_size knows its size).
     unsafe {
         assert!(utils::malloc_usable_size(v.as_ptr() as *const u8) >= v.capacity() * 8);
@@ -91,13 +94,31 @@ fn bop_serves_the_global_allocations() {
     let before = bop_mapped_bytes();
     let big = vec![1u8; 64 * MIB];
     let during = bop_mapped_bytes();
-    assert!(during >= before + 64 * MIB as u64, "{} -> {}", before, during);
+    assert!(
+        during >= before + 64 * MIB as u64,
+        "{} -> {}",
+        before,
+        during
+    );
     assert_eq!(big[64 * MIB - 1], 1);
 }
 
 /// Sizes to try for one alignment: 0, tiny, around the alignment, bigger.
 fn sizes_for(align: usize) -> Vec<usize> {
-    let mut sizes = vec![0, 1, 7, 8, 9, 16, 24, 100, align / 2, align, align + 1, 3 * align + 5];
+    let mut sizes = vec![
+        0,
+        1,
+        7,
+        8,
+        9,
+        16,
+        24,
+        100,
+        align / 2,
+        align,
+        align + 1,
+        3 * align + 5,
+    ];
     sizes.retain(|&s| s <= 4 * MIB);
     sizes
 }
@@ -118,7 +139,12 @@ fn every_alignment_alloc_zeroed_realloc() {
                 let z = a.alloc_zeroed(layout);
                 assert!(!z.is_null());
                 assert_eq!(z as usize % align, 0, "alloc_zeroed {} @ {}", size, align);
-                assert!((0..size).all(|i| *z.add(i) == 0), "zeroed {} @ {}", size, align);
+                assert!(
+                    (0..size).all(|i| *z.add(i) == 0),
+                    "zeroed {} @ {}",
+                    size,
+                    align
+                );
 
                 // Grow and shrink, keeping the alignment and the content.
                 let grown_size = size * 2 + 4096;
@@ -164,13 +190,22 @@ fn realloc_keeps_contents_across_size_classes() {
         let mut p = unsafe { a.alloc(layout) };
         fill(p, layout.size(), 9);
         // Up through every class, then down again.
-        let path: Vec<usize> = sizes[1..].iter().chain(sizes.iter().rev().skip(1)).copied().collect();
+        let path: Vec<usize> = sizes[1..]
+            .iter()
+            .chain(sizes.iter().rev().skip(1))
+            .copied()
+            .collect();
         for &size in &path {
             let kept = layout.size().min(size);
             p = unsafe { a.realloc(p, layout, size) };
             assert!(!p.is_null());
             assert_eq!(p as usize % align, 0);
-            assert!(check(p, kept, 9), "content lost at {} -> {}", layout.size(), size);
+            assert!(
+                check(p, kept, 9),
+                "content lost at {} -> {}",
+                layout.size(),
+                size
+            );
             fill(p, size, 9);
             layout = Layout::from_size_align(size, align).unwrap();
         }
@@ -206,7 +241,9 @@ fn blocks_freed_on_another_thread() {
             thread::spawn(move || {
                 for round in 0..200 {
                     let batch: Vec<Box<[u8]>> = (0..100)
-                        .map(|i| vec![(i % 251) as u8; 16 + (i * 37 + round) % 3000].into_boxed_slice())
+                        .map(|i| {
+                            vec![(i % 251) as u8; 16 + (i * 37 + round) % 3000].into_boxed_slice()
+                        })
                         .collect();
                     tx.send(batch).unwrap();
                 }

@@ -227,12 +227,7 @@ unsafe impl GlobalAlloc for BopStatsAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // A block exists, so the handle does.
         let handle = self.handle.load(Ordering::Acquire);
-        ffi::bop_stats_allocator_dealloc(
-            handle,
-            ptr as *mut c_void,
-            layout.align(),
-            layout.size(),
-        );
+        ffi::bop_stats_allocator_dealloc(handle, ptr as *mut c_void, layout.align(), layout.size());
     }
 
     #[inline]
