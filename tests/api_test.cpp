@@ -1,6 +1,7 @@
 // api_test: the C API (bop.h) and the C++ API (allocator.hpp, stl.hpp) on
 // their own, with malloc left alone (links bop::bop).
 #include <bop/bop.h>
+#include <bop/stats_allocator.h>
 #include <bop/allocator.hpp>
 #include <bop/stl.hpp>
 
@@ -913,6 +914,49 @@ TEST(Cxx, UtilsDocumentedSequence) {
   EXPECT_TRUE(IsAligned(page, 4096));
   EXPECT_EQ(FirstNonZero(page, 100), 100u);
   bop::utils::dealloc_sized(page, 100);
+}
+
+// The C face of BopStatsAllocator (bop/stats_allocator.h, what the Rust crate
+// calls) counts exactly like the C++ class: a known sequence, then a reset
+// with live blocks.
+TEST(C, StatsAllocatorInstance) {
+  bop_stats_allocator* a = bop_stats_allocator_create();
+  ASSERT_NE(a, nullptr);
+  bop_allocation_stats s{};
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations + s.bytes_allocated + s.peak_memory, 0u);
+  void* p = bop_stats_allocator_alloc(a, 8, 100);
+  void* q = bop_stats_allocator_alloc(a, 4096, 1000);
+  auto* z = static_cast<unsigned char*>(bop_stats_allocator_zalloc(a, 64, 50));
+  ASSERT_TRUE(p && q && z);
+  EXPECT_TRUE(IsAligned(q, 4096));
+  EXPECT_TRUE(IsAligned(z, 64));
+  EXPECT_EQ(FirstNonZero(z, 50), 50u);
+  EXPECT_GE(bop_stats_allocator_usable_size(a, q), 1000u);
+  bop_stats_allocator_dealloc(a, p, 8, 100);
+  q = bop_stats_allocator_realloc(a, q, 4096, 1000, 3000);
+  ASSERT_NE(q, nullptr);
+  EXPECT_TRUE(IsAligned(q, 4096));
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations, 3u);
+  EXPECT_EQ(s.deallocations, 1u);
+  EXPECT_EQ(s.bytes_allocated, 100u + 1000 + 50 + 2000);
+  EXPECT_EQ(s.bytes_deallocated, 100u);
+  EXPECT_EQ(s.peak_memory, 3050u);
+  EXPECT_EQ(s.current_memory, 3050u);
+  bop_stats_allocator_reset(a);
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations, 2u);
+  EXPECT_EQ(s.deallocations, 0u);
+  EXPECT_EQ(s.bytes_allocated, 3050u);
+  EXPECT_EQ(s.peak_memory, 3050u);
+  bop_stats_allocator_dealloc(a, q, 4096, 3000);
+  bop_stats_allocator_dealloc(a, z, 64, 50);
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.deallocations, 2u);
+  EXPECT_EQ(s.current_memory, 0u);
+  bop_stats_allocator_destroy(a);
+  bop_stats_allocator_destroy(nullptr);
 }
 
 // stl_allocator with std::vector, std::map and std::basic_string; the

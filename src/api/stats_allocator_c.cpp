@@ -1,7 +1,7 @@
 // The C face of bop::BopStatsAllocator (include/bop/stats_allocator.h): each
 // function forwards to the public method, nothing is counted here.
-#include <bop/stats.hpp>
 #include <bop/stats_allocator.h>
+#include <bop/stats.hpp>
 
 #include <new>
 
