@@ -88,13 +88,19 @@ fn channel_boxes(count: usize) -> u64 {
 }
 
 fn time(name: &str, work: impl FnOnce() -> u64) {
+    if let Ok(only) = std::env::var("BOP_RS_BENCH_ONLY") {
+        if only != name {
+            return;
+        }
+    }
     let start = Instant::now();
     let checksum = work();
     let ms = start.elapsed().as_secs_f64() * 1e3;
     println!("workload {} {:.3} {}", name, ms, checksum);
 }
 
-/// Runs every workload once (`BOP_RS_BENCH_SCALE`, default 1, multiplies the work).
+/// Runs every workload once (`BOP_RS_BENCH_SCALE`, default 1, multiplies the
+/// work; `BOP_RS_BENCH_ONLY=<name>` runs one, e.g. under callgrind).
 pub fn run_all() {
     let scale: usize = std::env::var("BOP_RS_BENCH_SCALE")
         .ok()
