@@ -2,6 +2,8 @@
 //! `include/bop/stats_allocator.h`), linked from the static `libbop.a` that
 //! `build.rs` builds.
 
+#[cfg(feature = "alloc-stats")]
+use std::os::raw::c_ulonglong;
 use std::os::raw::c_void;
 
 extern "C" {
@@ -28,12 +30,12 @@ pub struct StatsHandle {
 #[repr(C)]
 #[derive(Default)]
 pub struct RawStats {
-    pub allocations: u64,
-    pub deallocations: u64,
-    pub bytes_allocated: u64,
-    pub bytes_deallocated: u64,
-    pub peak_memory: u64,
-    pub current_memory: u64,
+    pub allocations: c_ulonglong,
+    pub deallocations: c_ulonglong,
+    pub bytes_allocated: c_ulonglong,
+    pub bytes_deallocated: c_ulonglong,
+    pub peak_memory: c_ulonglong,
+    pub current_memory: c_ulonglong,
 }
 
 #[cfg(feature = "alloc-stats")]

@@ -1,7 +1,9 @@
 //! Rust-shaped allocation work for the benchmark examples `bench_bop` and
 //! `bench_system` (the same code under two global allocators). Each workload
-//! prints `workload <name> <milliseconds> <checksum>`; the checksum keeps the
-//! work from being optimised away and must match across allocators.
+//! prints `workload <name> <wall ms> <cpu ms> <checksum>` (cpu: the process's
+//! CPU time, all threads, less disturbed than wall time by other load on the
+//! machine); the checksum keeps the work from being optimised away and must
+//! match across allocators.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -87,6 +89,27 @@ fn channel_boxes(count: usize) -> u64 {
     sum
 }
 
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID), in ms.
+fn cpu_ms() -> f64 {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and out-parameter.
+    unsafe { clock_gettime(2, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
 fn time(name: &str, work: impl FnOnce() -> u64) {
     if let Ok(only) = std::env::var("BOP_RS_BENCH_ONLY") {
         if only != name {
@@ -94,9 +117,11 @@ fn time(name: &str, work: impl FnOnce() -> u64) {
         }
     }
     let start = Instant::now();
+    let cpu_start = cpu_ms();
     let checksum = work();
-    let ms = start.elapsed().as_secs_f64() * 1e3;
-    println!("workload {} {:.3} {}", name, ms, checksum);
+    let cpu = cpu_ms() - cpu_start;
+    let wall = start.elapsed().as_secs_f64() * 1e3;
+    println!("workload {} {:.3} {:.3} {}", name, wall, cpu, checksum);
 }
 
 /// Runs every workload once (`BOP_RS_BENCH_SCALE`, default 1, multiplies the
