@@ -26,6 +26,8 @@
 #include <mutex>
 #include <thread>
 
+#include "fill_pattern.hpp"
+
 namespace {
 
 [[noreturn]] void fail(const char* what, const void* p, std::size_t a, std::size_t b) {
@@ -33,37 +35,9 @@ namespace {
   std::abort();
 }
 
-// ---------------------------------------------------------------------------
-// Fill patterns: byte i of a block with seed s is byte i % 8 of word(s, i / 8),
-// so a pattern can be extended or checked over any range, word by word.
-// ---------------------------------------------------------------------------
-inline std::uint64_t pattern_word(std::uint64_t seed, std::size_t word) {
-  std::uint64_t x = (seed ^ (word * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
-  return x ^ (x >> 31);
-}
-
-void fill(void* p, std::uint64_t seed, std::size_t from, std::size_t to) {
-  auto* bytes = static_cast<unsigned char*>(p);
-  std::size_t i = from;
-  for (; i < to && i % 8 != 0; ++i) bytes[i] = static_cast<unsigned char>(pattern_word(seed, i / 8) >> (i % 8 * 8));
-  for (; i + 8 <= to; i += 8) {
-    std::uint64_t w = pattern_word(seed, i / 8);
-    std::memcpy(bytes + i, &w, 8);
-  }
-  for (; i < to; ++i) bytes[i] = static_cast<unsigned char>(pattern_word(seed, i / 8) >> (i % 8 * 8));
-}
-
-void check_pattern(const void* p, std::uint64_t seed, std::size_t to, const char* what) {
-  const auto* bytes = static_cast<const unsigned char*>(p);
-  std::size_t i = 0;
-  for (; i + 8 <= to; i += 8) {
-    std::uint64_t w = pattern_word(seed, i / 8), got;
-    std::memcpy(&got, bytes + i, 8);
-    if (got != w) fail(what, p, i, to);
-  }
-  for (; i < to; ++i)
-    if (bytes[i] != static_cast<unsigned char>(pattern_word(seed, i / 8) >> (i % 8 * 8)))
-      fail(what, p, i, to);
+void check_pattern(const void* p, std::uint64_t seed, std::size_t size, const char* what) {
+  std::size_t bad = bop_test::pattern_mismatch(p, seed, size);
+  if (bad != size) fail(what, p, bad, size);
 }
 
 void check_zero(const void* p, std::size_t size) {
@@ -105,7 +79,9 @@ struct Job {
 
 class Worker {
  public:
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
   void stop() {
     post({Job::kQuit, nullptr, 0, 0, nullptr});
     thread_.join();
@@ -153,7 +129,7 @@ class Worker {
       case Job::kAlloc: {
         void* p = bop_alloc(job.size);
         check_block(p, job.size, 0, true);
-        fill(p, job.seed, 0, job.size);
+        bop_test::pattern_fill(p, job.seed, 0, job.size);
         *job.out = p;
         break;
       }
@@ -331,7 +307,7 @@ class Session {
     s.align = align;
     s.seed = ++seeds_;
     live_bytes_ += size;
-    fill(p, s.seed, 0, size);
+    bop_test::pattern_fill(p, s.seed, 0, size);
   }
 
   void resize(Slot& s, std::size_t size, std::size_t align) {
@@ -345,7 +321,8 @@ class Session {
     check_block(q, size, align, false);
     std::size_t kept = size < s.size ? size : s.size;
     check_pattern(q, s.seed, kept, "realloc lost the block's content");
-    fill(q, s.seed, kept, size);  // growth is not zeroed: write the rest of the pattern
+    bop_test::pattern_fill(q, s.seed, kept,
+                           size);  // growth is not zeroed: write the rest of the pattern
     live_bytes_ += size;
     live_bytes_ -= s.size;
     s.p = q;

@@ -2,7 +2,8 @@
 # Installs the Debian packages bop's build, tests and benchmarks need, if any
 # is missing.  Safe to run repeatedly.
 set -euo pipefail
-packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind)
+packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind
+  libclang-rt-14-dev libfuzzer-14-dev)  # the last two: ThreadSanitizer and libFuzzer runtimes
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
