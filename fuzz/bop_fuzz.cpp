@@ -14,8 +14,6 @@
 // crash with the input that caused it.
 #include <bop/bop.h>
 
-#include <pthread.h>
-
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>

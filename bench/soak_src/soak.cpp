@@ -10,7 +10,9 @@
 // address and checked when it is freed or resized; a mismatch aborts.
 // The main thread samples the resident set every second.  At the end the
 // program fails (exit 1) if the RSS at the end exceeds F x (default 1.25) the
-// RSS at the first third of the run: memory use must plateau.  --plateau 0
+// RSS at the first third of the run: memory use must plateau.  Both are
+// medians over a sixth of the run (the last sixth; the one before t = S/3),
+// as single samples swing by +-15% with the 1 MiB blocks in flight.  --plateau 0
 // turns that check off (ThreadSanitizer's shadow memory grows with every
 // address the run touches, and its slowed-down run has no steady state).
 //
@@ -19,6 +21,7 @@
 // ThreadSanitizer builds, where LD_PRELOAD is not an option).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -233,6 +236,14 @@ double rss_mib() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
+// Median of samples[first..last].
+double median(const std::vector<double>& samples, unsigned long first, unsigned long last) {
+  std::vector<double> window(samples.begin() + static_cast<long>(first),
+                             samples.begin() + static_cast<long>(last) + 1);
+  std::sort(window.begin(), window.end());
+  return window[window.size() / 2];
+}
+
 unsigned long arg(int argc, char** argv, const char* name, unsigned long fallback) {
   for (int i = 1; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return std::strtoul(argv[i + 1], nullptr, 10);
@@ -278,13 +289,17 @@ int main(int argc, char** argv) {
   for (Inbox& in : shared.inboxes) Worker::drain_inbox(in);
   for (Worker* w : workers) delete w;
 
-  double third = rss[seconds / 3], end = rss[seconds], peak = 0;
+  unsigned long sixth = seconds / 6 > 0 ? seconds / 6 : 1;
+  double third = median(rss, seconds / 3 - sixth + 1, seconds / 3);
+  double end = median(rss, seconds - sixth + 1, seconds), peak = 0;
   for (double r : rss) peak = r > peak ? r : peak;
   std::printf("soak: %u threads, %lu s, %llu ops, %llu cross-thread frees, every block checked\n",
               threads, seconds, static_cast<unsigned long long>(shared.ops.load()),
               static_cast<unsigned long long>(shared.cross.load()));
-  std::printf("soak: rss first third (t=%lus) %.1f MiB, end %.1f MiB (%.2fx), peak %.1f MiB\n",
-              seconds / 3, third, end, end / third, peak);
+  std::printf(
+      "soak: median rss t=%lu..%lus %.1f MiB, t=%lu..%lus %.1f MiB (%.2fx), peak %.1f MiB\n",
+      seconds / 3 - sixth + 1, seconds / 3, third, seconds - sixth + 1, seconds, end, end / third,
+      peak);
   if (plateau > 0 && end > plateau * third) {
     std::printf("soak: FAIL: RSS did not plateau (end > %.2fx the first third)\n", plateau);
     return 1;
