@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -95,7 +96,10 @@ void page_extend(Page* page) noexcept {
                    reinterpret_cast<Block*>(start + (i + 1) * size));
   block_set_next(reinterpret_cast<Block*>(start + (n - 1) * size), nullptr);
   page->free = reinterpret_cast<Block*>(start);
-  page->reserved += n;
+  // An atomic store (a plain mov on x86-64): checked builds read `reserved`
+  // from other threads (check_free of a cross-thread free) while we extend.
+  std::atomic_ref<std::uint32_t>(page->reserved)
+      .store(page->reserved + n, std::memory_order_relaxed);
   page->free_is_zero = page->is_zero;
 }
 
@@ -422,7 +426,11 @@ void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
   if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
   std::size_t offset =
       static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
-  if (offset % page->block_size != 0 || offset / page->block_size >= page->reserved)
+  // Another thread may be extending the page (page_extend): `reserved` only
+  // grows while the page is in use, so any value read covers a live block.
+  std::uint32_t reserved =
+      std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
+  if (offset % page->block_size != 0 || offset / page->block_size >= reserved)
     fatal("free of a pointer that is not the start of a block", p);
   if (seg->owner != heap) return;  // the owner checks when it drains the handed-over batch
   // A freed block's link decodes to null or into its own page; only then can
