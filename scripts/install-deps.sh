@@ -2,7 +2,8 @@
 # Installs the Debian packages bop's build, tests and benchmarks need, if any
 # is missing.  Safe to run repeatedly.
 set -euo pipefail
-packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind)
+# python3-matplotlib draws tools/bop-report's charts; chromium renders its page in CI.
+packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind python3-matplotlib chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

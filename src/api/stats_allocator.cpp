@@ -13,6 +13,7 @@
 
 #include "core/alloc.hpp"
 #include "platform/fatal.hpp"
+#include "stats/recorder_access.hpp"
 
 namespace bop {
 namespace {
@@ -48,7 +49,7 @@ void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) noexcept
   if (raw == nullptr) return nullptr;
   char* p = raw + header_len;
   *header_of(p) = Header{header_len, layout.size};
-  recorder.on_alloc(layout.size);
+  detail::StatsRecorderAccess::alloc(recorder, layout.size);  // inline: no call per event
   return p;
 }
 
@@ -75,7 +76,7 @@ void BopStatsAllocator::dealloc(void* p, Layout layout) noexcept {
 
 void BopStatsAllocator::dealloc_unsized(void* p) noexcept {
   if (p == nullptr) return;
-  recorder_.on_dealloc(header_of(p)->size);
+  detail::StatsRecorderAccess::dealloc(recorder_, header_of(p)->size);
   core::dealloc(raw_of(p));
 }
 

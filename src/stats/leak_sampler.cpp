@@ -34,24 +34,13 @@ Sample* g_table = nullptr;  // open addressing, mapped from the OS on first use
 std::size_t g_live = 0;
 std::size_t g_tombstones = 0;
 
-// Per thread: bytes left before the next sample, a random source, and a
-// guard so the stack walk's own allocations are never sampled.
-constinit thread_local std::int64_t tl_countdown __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local std::uint64_t tl_rng __attribute__((tls_model("initial-exec"))) = 0;
+// Per thread: a guard so the stack walk's own allocations are never sampled.
+// (The countdown and its random source live in the thread's stats shard.)
 constinit thread_local bool tl_sampling __attribute__((tls_model("initial-exec"))) = false;
 
 std::size_t slot_of(const void* p) {
   std::uint64_t h = reinterpret_cast<std::uintptr_t>(p) * 0x9E3779B97F4A7C15ull;
   return static_cast<std::size_t>(h >> 48) & (kTableSize - 1);
-}
-
-// Next gap: uniform in [N/2, 3N/2), so sampling is not in phase with any
-// allocation pattern; a block of size s is sampled with probability ~ s/N.
-std::int64_t next_gap() {
-  if (tl_rng == 0) tl_rng = os::random_u64();
-  tl_rng ^= tl_rng << 13, tl_rng ^= tl_rng >> 7, tl_rng ^= tl_rng << 17;
-  std::uint64_t n = core::g_options.sample_bytes;
-  return static_cast<std::int64_t>(n / 2 + tl_rng % (n == 0 ? 1 : n));
 }
 
 std::atomic<std::uint16_t>& sample_count(const void* p) {
@@ -150,7 +139,7 @@ bool g_self_known = false, g_self_looked_up = false;
 
 bool is_allocator_frame(void* frame) {
   if (!g_self_looked_up) {
-    g_self_known = dladdr(reinterpret_cast<void*>(&leak_sampler_on_alloc), &g_self) != 0;
+    g_self_known = dladdr(reinterpret_cast<void*>(&leak_record), &g_self) != 0;
     g_self_looked_up = true;
   }
   const Dl_info& self = g_self;
@@ -204,13 +193,17 @@ __attribute__((constructor)) void warm_up_unwinder() {
 
 }  // namespace
 
-void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept {
+// Uniform in [N/2, 3N/2), so sampling is not in phase with any allocation
+// pattern; a block of size s is sampled with probability ~ s/N.
+std::int64_t leak_next_gap(std::uint64_t& rng) noexcept {
+  if (rng == 0) rng = os::random_u64() | 1;
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  std::uint64_t n = core::g_options.sample_bytes;
+  return static_cast<std::int64_t>(n / 2 + rng % (n == 0 ? 1 : n));
+}
+
+void leak_record(const void* p, std::size_t size) noexcept {
   if (tl_sampling || core::tl_starting_purger) return;
-  tl_countdown -= static_cast<std::int64_t>(size);
-  if (tl_countdown > 0) return;
-  bool first = tl_rng == 0;  // a thread's first allocation only starts its countdown
-  tl_countdown = next_gap();
-  if (first) return;
   Sample sample;
   sample.block = p;
   sample.size = size;

@@ -5,12 +5,18 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "platform/text_writer.hpp"
 
 namespace bop::stats {
 
-void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept;
+// The gap in bytes to the next sample, from the caller's random state
+// (0: not seeded yet; seeded here).
+std::int64_t leak_next_gap(std::uint64_t& rng) noexcept;
+// Records block p (usable size `size`) with its call stack; not while the
+// calling thread is already walking its stack or starting the purger.
+void leak_record(const void* p, std::size_t size) noexcept;
 void leak_sampler_on_free(const void* p) noexcept;
 // realloc moved a block: its sample (if any) follows it.
 void leak_sampler_on_move(const void* from, const void* to) noexcept;

@@ -9,7 +9,7 @@
 #include "platform/os.hpp"
 #include "platform/text_writer.hpp"
 #include "stats/leak_sampler.hpp"
-#include "stats/thread_shard.hpp"
+#include "stats/process_counters.hpp"
 
 namespace bop::stats {
 namespace {
@@ -18,46 +18,7 @@ using core::kClassCount;
 using core::kClassSize;
 using detail::kStatsShards;
 
-constinit detail::StatsRecorder g_recorder;
-
-// Allocations per size class, per thread shard (the last bucket: huge blocks).
-struct alignas(64) ClassHistogram {
-  std::atomic<std::uint64_t> count[kClassCount + 1];
-};
-constinit ClassHistogram g_histogram[kStatsShards + 1];
-
 std::uint64_t g_start_ms = 0;
-
-bool enabled_now() {
-  return core::g_options.stats_mode != core::StatsMode::kOff;
-}
-
-// One look at the block: its size class (kClassCount: huge) and usable size.
-struct BlockInfo {
-  unsigned cls;
-  std::size_t usable;
-};
-BlockInfo block_info(const void* p) {
-  core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return {kClassCount, seg->block_size};
-  const core::Page* page = seg->page_of(p);
-  return {page->size_class, page->block_size};
-}
-
-void count_class(unsigned shard, unsigned cls) {
-  std::atomic<std::uint64_t>& c = g_histogram[shard].count[cls];
-  if (shard < kStatsShards) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
-  } else {
-    c.fetch_add(1, std::memory_order_relaxed);  // the shared shard
-  }
-}
-
-std::uint64_t class_total(unsigned cls) {
-  std::uint64_t total = 0;
-  for (const ClassHistogram& h : g_histogram) total += h.count[cls].load(std::memory_order_relaxed);
-  return total;
-}
 
 void at_exit_report() {
   write_report(STDERR_FILENO, core::g_options.stats_mode == core::StatsMode::kJson);
@@ -78,53 +39,59 @@ void text_row(TextWriter& w, const char* label, std::uint64_t value, const char*
 
 }  // namespace
 
-namespace {
-
-void record_alloc(const void* p) noexcept {
-  unsigned shard = detail::stats_thread_shard();
-  BlockInfo block = block_info(p);
-  g_recorder.on_alloc(block.usable, shard);
-  count_class(shard, block.cls);
-  leak_sampler_on_alloc(p, block.usable);
+// The counted entry points: the core's inline fast path, then the inline
+// counting path of process_counters.hpp (a histogram bump, a peak update and
+// a sampler countdown in the thread's shard), in one function body.
+// Stats on and the environment read: one compare (kText and kJson are 1, 2).
+inline bool counting() {
+  return static_cast<unsigned>(core::g_options.stats_mode) - 1u < 2u;
 }
 
-}  // namespace
+// The first allocation (the environment is not read yet), or stats are off.
+template <bool kZero>
+[[gnu::noinline, gnu::cold]] void* first_or_uncounted_alloc(std::size_t size) noexcept {
+  core::process_init();
+  if (!counting()) return core::alloc<kZero>(size);
+  return counted_alloc_block<kZero>(size);
+}
 
-void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
+template <bool kZero>
+void* counted_alloc(std::size_t size) noexcept {
+  if (!counting()) [[unlikely]]
+    return first_or_uncounted_alloc<kZero>(size);
+  return counted_alloc_block<kZero>(size);
+}
+template void* counted_alloc<false>(std::size_t) noexcept;
+template void* counted_alloc<true>(std::size_t) noexcept;
+
+template <bool kZero>
+void* counted_alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (core::g_options.stats_mode == core::StatsMode::kUnknown) core::process_init();
-  void* p;
-  if (alignment == 0)
-    p = zero ? core::alloc<true>(size) : core::alloc<false>(size);
-  else
-    p = zero ? core::alloc_aligned<true>(alignment, size)
-             : core::alloc_aligned<false>(alignment, size);
-  if (p != nullptr && enabled_now()) record_alloc(p);
-  return p;
+  void* p = core::alloc_aligned<kZero>(alignment, size);
+  return p != nullptr && counting() ? record_alloc(p) : p;
 }
+template void* counted_alloc_aligned<false>(std::size_t, std::size_t) noexcept;
+template void* counted_alloc_aligned<true>(std::size_t, std::size_t) noexcept;
 
 void counted_free(void* p) noexcept {
   if (p == nullptr) return;
-  if (enabled_now()) {
-    leak_sampler_on_free(p);
-    g_recorder.on_dealloc(block_info(p).usable, detail::stats_thread_shard());
-  }
-  core::dealloc(p);
+  if (!counting()) [[unlikely]]
+    return core::dealloc(p);
+  return counted_free_block(p);
 }
 
 void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept {
-  if (p == nullptr) return counted_alloc(size, alignment, false);
-  if (!enabled_now()) return core::reallocate(p, size, alignment);
+  if (p == nullptr)
+    return alignment == 0 ? counted_alloc<false>(size) : counted_alloc_aligned<false>(alignment, size);
+  if (!counting()) return core::reallocate(p, size, alignment);
   std::size_t old_usable = core::usable_size(p);
   void* q = core::reallocate(p, size, alignment);
-  if (q != nullptr) {
-    g_recorder.on_resize(old_usable, core::usable_size(q));
-    if (q != p) leak_sampler_on_move(p, q);
-  }
+  if (q != nullptr) record_resize(p, old_usable, q);
   return q;
 }
 
 void write_report(int fd, bool json) noexcept {
-  AllocationStats s = g_recorder.snapshot();
+  AllocationStats s = process_snapshot();
   std::uint64_t elapsed_ms = os::now_ms() - g_start_ms;
   std::uint64_t per_second = elapsed_ms == 0 ? s.allocations : s.allocations * 1000 / elapsed_ms;
   std::uint64_t average = s.allocations == 0 ? 0 : s.bytes_allocated / s.allocations;
@@ -146,7 +113,7 @@ void write_report(int fd, bool json) noexcept {
     w.put(",\"size_classes\":[");
     bool first = true;
     for (unsigned c = 0; c <= kClassCount; ++c) {
-      std::uint64_t n = class_total(c);
+      std::uint64_t n = bucket_total(c);
       if (n == 0) continue;
       w.put(first ? "" : ",").put("{\"size\":");
       if (c == kClassCount)
@@ -176,9 +143,9 @@ void write_report(int fd, bool json) noexcept {
   w.put("  allocations by size class:\n");
   std::uint64_t most = 1;
   for (unsigned c = 0; c <= kClassCount; ++c)
-    if (class_total(c) > most) most = class_total(c);
+    if (bucket_total(c) > most) most = bucket_total(c);
   for (unsigned c = 0; c <= kClassCount; ++c) {
-    std::uint64_t n = class_total(c);
+    std::uint64_t n = bucket_total(c);
     if (n == 0) continue;
     w.put("    ");
     if (c == kClassCount)
@@ -190,10 +157,6 @@ void write_report(int fd, bool json) noexcept {
     w.put_char('\n');
   }
   write_leaks(w, false);
-}
-
-detail::StatsRecorder& process_recorder() noexcept {
-  return g_recorder;
 }
 
 }  // namespace bop::stats
