@@ -114,8 +114,46 @@ void erase(Sample* s) {
   if (++g_tombstones > kTableSize / 4) rebuild();
 }
 
-void insert(const Sample& sample) {
+// BOP_PROFILE_ALL: every sample ever taken, summed per stack (a fixed
+// table; stacks past its capacity are not counted).  Under g_lock.
+struct Site {
+  Sample stack;
+  std::uint64_t count, bytes;
+};
+constexpr std::size_t kSiteTableSize = 4096;
+Site* g_sites = nullptr;
+
+std::uint64_t stack_hash(const Sample& s);
+bool same_stack(const Sample& a, const Sample& b);
+
+// What a sample stands for: a block of size s, max(s, N) bytes.
+std::uint64_t estimate(std::size_t size) {
+  std::uint64_t n = core::g_options.sample_bytes;
+  return size > n ? size : n;
+}
+
+void count_site(const Sample& sample) {
+  if (g_sites == nullptr) {
+    g_sites = static_cast<Site*>(os::map_aligned(kSiteTableSize * sizeof(Site), os::kPageSize));
+    if (g_sites == nullptr) return;
+  }
+  std::uint64_t h = stack_hash(sample);
+  for (std::size_t i = h & (kSiteTableSize - 1), n = 0; n < kSiteTableSize / 2;
+       i = (i + 1) & (kSiteTableSize - 1), ++n) {
+    Site& site = g_sites[i];
+    if (site.count == 0) site.stack = sample;
+    if (site.count == 0 || same_stack(site.stack, sample)) {
+      ++site.count;
+      site.bytes += estimate(sample.size);
+      return;
+    }
+  }
+}
+
+// `fresh`: a new sample (not one that moved with realloc).
+void insert(const Sample& sample, bool fresh = true) {
   LockGuard guard(g_lock);
+  if (fresh && core::g_options.profile_all) count_site(sample);
   if (g_table == nullptr) {
     g_table = static_cast<Sample*>(os::map_aligned(kTableSize * sizeof(Sample), os::kPageSize));
     if (g_table == nullptr) return;
@@ -235,7 +273,7 @@ void leak_sampler_on_move(const void* from, const void* to) noexcept {
   }
   moved.block = to;
   moved.size = core::usable_size(to);
-  insert(moved);
+  insert(moved, /*fresh=*/false);
 }
 
 namespace {
@@ -243,28 +281,112 @@ namespace {
 struct Group {
   std::uint64_t hash;
   const Sample* sample;
-  bool reported;
 };
 
-void write_group(TextWriter& w, bool json, bool first, const Sample& s, std::uint64_t count,
-                 std::uint64_t bytes) {
-  if (json) {
-    w.put(first ? "" : ",").put("{\"samples\":").put_u64(count);
-    w.put(",\"estimated_bytes\":").put_u64(bytes).put(",\"frames\":[");
-  } else {
-    w.put("    ")
-        .put_u64(count)
-        .put(" sample(s), about ")
-        .put_u64(bytes)
-        .put(" B, allocated at:\n");
+// Samples of one stack: a live-sample group or an all-samples site.
+struct Run {
+  const Sample* sample;  // any sample with this stack
+  std::uint64_t count;
+  std::uint64_t bytes;  // estimated: a block of size s stands for max(s, N) bytes
+};
+
+// Live samples grouped by stack, biggest first, in memory mapped from the
+// OS for the duration of a report.  Built under g_lock.
+class LiveRuns {
+ public:
+  LiveRuns() {
+    std::size_t live = g_table == nullptr ? 0 : g_live;
+    if (live == 0) return;
+    mapped_ = live * (sizeof(Group) + sizeof(Run));
+    groups_ = static_cast<Group*>(os::map_aligned(mapped_, os::kPageSize));
+    if (groups_ == nullptr) return;
+    runs_ = reinterpret_cast<Run*>(groups_ + live);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < kTableSize && n < live; ++i)
+      if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
+        groups_[n++] = {stack_hash(g_table[i]), &g_table[i]};
+    // Sort by stack so equal stacks are adjacent (std::sort never allocates).
+    std::sort(groups_, groups_ + n, [](const Group& a, const Group& b) { return a.hash < b.hash; });
+    for (std::size_t i = 0; i < n;) {
+      Run run = {groups_[i].sample, 0, 0};
+      std::size_t j = i;
+      for (; j < n && groups_[j].hash == groups_[i].hash &&
+             same_stack(*groups_[j].sample, *run.sample);
+           ++j) {
+        ++run.count;
+        run.bytes += estimate(groups_[j].sample->size);
+      }
+      runs_[count_++] = run;
+      i = j;
+    }
+    std::sort(runs_, runs_ + count_, [](const Run& a, const Run& b) { return a.bytes > b.bytes; });
   }
+  ~LiveRuns() {
+    if (groups_ != nullptr) os::unmap(groups_, mapped_);
+  }
+  LiveRuns(const LiveRuns&) = delete;
+  LiveRuns& operator=(const LiveRuns&) = delete;
+
+  std::size_t count() const { return count_; }
+  const Run& operator[](std::size_t i) const { return runs_[i]; }
+
+ private:
+  Group* groups_ = nullptr;
+  Run* runs_ = nullptr;
+  std::size_t count_ = 0, mapped_ = 0;
+};
+
+// Frames of a stack below the allocator's own (the first one shown).
+int first_shown(const Sample& s) {
   int skip = 0;
   while (skip < s.depth - 1 && is_allocator_frame(s.frames[skip])) ++skip;
-  for (int f = skip; f < s.depth; ++f) {
-    if (json && f != skip) w.put(",");
+  return skip;
+}
+
+void write_group(TextWriter& w, bool json, bool first, const Run& run) {
+  const Sample& s = *run.sample;
+  if (json) {
+    w.put(first ? "" : ",").put("{\"samples\":").put_u64(run.count);
+    w.put(",\"estimated_bytes\":").put_u64(run.bytes).put(",\"frames\":[");
+  } else {
+    w.put("    ").put_u64(run.count).put(" sample(s), about ").put_bytes(run.bytes);
+    w.put(", allocated at:\n");
+  }
+  for (int f = first_shown(s); f < s.depth; ++f) {
+    if (json && f != first_shown(s)) w.put(",");
     write_frame(w, s.frames[f], json);
   }
   if (json) w.put("]}");
+}
+
+// A frame for the collapsed-stack format: its function, else module+offset
+// (no spaces or semicolons: they separate frames and the count).
+void write_collapsed_frame(TextWriter& w, void* frame) {
+  Dl_info info;
+  if (dladdr(frame, &info) != 0 && info.dli_sname != nullptr) {
+    w.put(info.dli_sname);
+    return;
+  }
+  const char* module = "??";
+  std::uintptr_t base = 0;
+  if (dladdr(frame, &info) != 0 && info.dli_fname != nullptr) {
+    module = info.dli_fname;
+    for (const char* c = module; *c != '\0'; ++c)
+      if (*c == '/') module = c + 1;
+    base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+  }
+  for (const char* c = module; *c != '\0'; ++c) w.put_char(*c == ' ' || *c == ';' ? '_' : *c);
+  w.put("+").put_hex(reinterpret_cast<std::uintptr_t>(frame) - base);
+}
+
+void write_collapsed(TextWriter& w, const Run& run) {
+  const Sample& s = *run.sample;
+  int top = first_shown(s);
+  for (int f = s.depth - 1; f >= top; --f) {  // outermost frame first
+    write_collapsed_frame(w, s.frames[f]);
+    if (f != top) w.put_char(';');
+  }
+  w.put_char(' ').put_u64(run.bytes).put_char('\n');
 }
 
 }  // namespace
@@ -273,48 +395,30 @@ void write_leaks(TextWriter& w, bool json) noexcept {
   LockGuard guard(g_lock);
   std::uint64_t n = core::g_options.sample_bytes;
   if (json) w.put("{\"sample_bytes\":").put_u64(n).put(",\"stacks\":[");
-  std::size_t live = g_table == nullptr ? 0 : g_live;
-  Group* groups = live == 0
-                      ? nullptr
-                      : static_cast<Group*>(os::map_aligned(live * sizeof(Group), os::kPageSize));
-  if (groups == nullptr) {
-    if (json)
-      w.put("]}");
-    else
-      w.put("  leak samples: none live\n");
+  LiveRuns runs;
+  if (runs.count() == 0) {
+    w.put(json ? "]}" : "  leak samples: none live\n");
     return;
   }
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < kTableSize && count < live; ++i)
-    if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
-      groups[count++] = {stack_hash(g_table[i]), &g_table[i], false};
-  // Sort by stack so equal stacks are adjacent (std::sort never allocates).
-  std::sort(groups, groups + count, [](const Group& a, const Group& b) { return a.hash < b.hash; });
-  if (!json)
-    w.put("  live allocations, sampled (1 per ~").put_u64(n).put(" B), by allocating stack:\n");
-  // Report the ten largest stacks: a block of size s stands for max(s, N) bytes.
-  bool first = true;
-  for (int round = 0; round < 10; ++round) {
-    std::size_t best = count, best_end = count;
-    std::uint64_t best_bytes = 0;
-    for (std::size_t i = 0; i < count;) {
-      std::size_t j = i + 1;
-      std::uint64_t bytes = groups[i].sample->size > n ? groups[i].sample->size : n;
-      while (j < count && groups[j].hash == groups[i].hash &&
-             same_stack(*groups[j].sample, *groups[i].sample)) {
-        bytes += groups[j].sample->size > n ? groups[j].sample->size : n;
-        ++j;
-      }
-      if (!groups[i].reported && bytes > best_bytes) best = i, best_end = j, best_bytes = bytes;
-      i = j;
-    }
-    if (best == count) break;
-    write_group(w, json, first, *groups[best].sample, best_end - best, best_bytes);
-    first = false;
-    groups[best].reported = true;
+  if (!json) {
+    w.put("  live allocations, sampled (1 per ~").put_bytes(n).put("), by allocating stack:\n");
   }
+  // The ten largest stacks.
+  for (std::size_t i = 0; i < runs.count() && i < 10; ++i) write_group(w, json, i == 0, runs[i]);
   if (json) w.put("]}");
-  os::unmap(groups, live * sizeof(Group));
+}
+
+void write_profile(TextWriter& w) noexcept {
+  LockGuard guard(g_lock);
+  if (core::g_options.profile_all) {
+    if (g_sites == nullptr) return;
+    for (std::size_t i = 0; i < kSiteTableSize; ++i)
+      if (g_sites[i].count != 0)
+        write_collapsed(w, Run{&g_sites[i].stack, g_sites[i].count, g_sites[i].bytes});
+    return;
+  }
+  LiveRuns runs;
+  for (std::size_t i = 0; i < runs.count(); ++i) write_collapsed(w, runs[i]);
 }
 
 }  // namespace bop::stats

@@ -24,4 +24,10 @@ void leak_sampler_on_move(const void* from, const void* to) noexcept;
 // Live samples grouped by allocating stack, biggest first (text or a JSON array).
 void write_leaks(TextWriter& w, bool json) noexcept;
 
+// The heap profile in the collapsed-stack format flame-graph tools and
+// speedscope read: one line per stack, outermost frame first, frames joined
+// by ';', then a space and the estimated bytes.  Live samples, or with
+// BOP_PROFILE_ALL=1 every sample taken.
+void write_profile(TextWriter& w) noexcept;
+
 }  // namespace bop::stats

@@ -1,5 +1,6 @@
 #include "stats/process_stats.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include "platform/text_writer.hpp"
 #include "stats/leak_sampler.hpp"
 #include "stats/process_counters.hpp"
+#include "stats/timeline.hpp"
 
 namespace bop::stats {
 namespace {
@@ -20,8 +22,53 @@ using detail::kStatsShards;
 
 std::uint64_t g_start_ms = 0;
 
+// Opens `pattern` for writing, "%p" replaced by the process id; -1 on failure.
+int open_report_file(const char* pattern) {
+  char path[sizeof core::g_options.stats_file + 32];
+  std::size_t n = 0;
+  for (const char* c = pattern; *c != '\0' && n + 24 < sizeof path; ++c) {
+    if (c[0] == '%' && c[1] == 'p') {
+      char digits[24];
+      unsigned d = 0;
+      for (auto pid = static_cast<std::uint64_t>(getpid()); d == 0 || pid != 0; pid /= 10)
+        digits[d++] = static_cast<char>('0' + pid % 10);
+      while (d > 0) path[n++] = digits[--d];
+      ++c;
+    } else {
+      path[n++] = *c;
+    }
+  }
+  path[n] = '\0';
+  return ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+// At exit: the report to BOP_STATS_FILE (else stderr) and the profile to
+// BOP_PROFILE.  Runs in each process, so "%p" gives a fork or an exec'd
+// child (which reads the environment again) a file of its own.
 void at_exit_report() {
-  write_report(STDERR_FILENO, core::g_options.stats_mode == core::StatsMode::kJson);
+  bool json = core::g_options.stats_mode == core::StatsMode::kJson;
+  int fd = STDERR_FILENO;
+  if (core::g_options.stats_file[0] != '\0') {
+    fd = open_report_file(core::g_options.stats_file);
+    if (fd < 0) {
+      TextWriter(STDERR_FILENO).put("bop: cannot open BOP_STATS_FILE, report on stderr\n");
+      fd = STDERR_FILENO;
+    }
+  }
+  write_report(fd, json);
+  if (fd != STDERR_FILENO) ::close(fd);
+  if (core::g_options.profile_file[0] != '\0') {
+    int profile = open_report_file(core::g_options.profile_file);
+    if (profile < 0) {
+      TextWriter(STDERR_FILENO).put("bop: cannot open BOP_PROFILE\n");
+      return;
+    }
+    {
+      TextWriter w(profile);
+      write_profile(w);
+    }
+    ::close(profile);
+  }
 }
 
 // Runs with the library's constructors; allocations before it are already
@@ -29,12 +76,18 @@ void at_exit_report() {
 __attribute__((constructor)) void start_process_stats() {
   core::process_init();
   g_start_ms = os::now_ms();
-  if (core::g_options.stats_mode != core::StatsMode::kOff) std::atexit(at_exit_report);
+  if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  std::atexit(at_exit_report);
+  timeline_start();
 }
 
 void text_row(TextWriter& w, const char* label, std::uint64_t value, const char* unit = "") {
   w.put("  ").put(label);
   w.put_u64(value, 16).put(unit).put_char('\n');
+}
+// Bytes in human units (the JSON report has them exact).
+void bytes_row(TextWriter& w, const char* label, std::uint64_t bytes) {
+  w.put("  ").put(label).put_bytes(bytes, 16).put_char('\n');
 }
 
 }  // namespace
@@ -125,6 +178,7 @@ void write_report(int fd, bool json) noexcept {
     }
     w.put("],\"leaks\":");
     write_leaks(w, true);
+    write_timeline(w);
     w.put("}}\n");
     return;
   }
@@ -132,14 +186,14 @@ void write_report(int fd, bool json) noexcept {
   text_row(w, "allocations        ", s.allocations);
   text_row(w, "deallocations      ", s.deallocations);
   text_row(w, "outstanding        ", s.outstanding_allocations(), " blocks");
-  text_row(w, "bytes allocated    ", s.bytes_allocated, " B");
-  text_row(w, "bytes deallocated  ", s.bytes_deallocated, " B");
-  text_row(w, "current memory     ", s.current_memory, " B");
-  text_row(w, "peak memory        ", s.peak_memory, " B");
-  text_row(w, "average size       ", average, " B");
+  bytes_row(w, "bytes allocated    ", s.bytes_allocated);
+  bytes_row(w, "bytes deallocated  ", s.bytes_deallocated);
+  bytes_row(w, "current memory     ", s.current_memory);
+  bytes_row(w, "peak memory        ", s.peak_memory);
+  bytes_row(w, "average size       ", average);
   text_row(w, "allocations/second ", per_second);
-  text_row(w, "mapped by bop      ", mapped, " B");
-  text_row(w, "process resident   ", resident, " B");
+  bytes_row(w, "mapped by bop      ", mapped);
+  bytes_row(w, "process resident   ", resident);
   w.put("  allocations by size class:\n");
   std::uint64_t most = 1;
   for (unsigned c = 0; c <= kClassCount; ++c)
@@ -149,10 +203,10 @@ void write_report(int fd, bool json) noexcept {
     if (n == 0) continue;
     w.put("    ");
     if (c == kClassCount)
-      w.put("    huge");
+      w.put("      huge");
     else
-      w.put_u64(kClassSize[c], 8);
-    w.put(" B ").put_u64(n, 12).put_char(' ');
+      w.put_bytes(kClassSize[c], 10);
+    w.put_u64(n, 12).put_char(' ');
     for (std::uint64_t bar = n * 40 / most; bar > 0; --bar) w.put_char('#');
     w.put_char('\n');
   }
