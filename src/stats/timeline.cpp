@@ -36,6 +36,7 @@ void add_point() noexcept {
     g_count = kMaxPoints / 2;
     g_keep_every *= 2;
   }
+  if (g_count != 0 && g_points[g_count - 1].t_ms == p.t_ms) --g_count;  // one point per ms
   g_points[g_count++] = p;
 }
 
