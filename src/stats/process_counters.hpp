@@ -77,18 +77,23 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {
 void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept;
 
 // A block of class `cls` (usable bytes `usable`) was handed out from shard
-// s; returns p.  One branch covers the rare cases (a new high-water mark, time
-// to fold -- which happens at a new high on this side --, the first event
-// since a reset, a sample due), and it is a tail call, so the common case
-// needs no saved registers.
+// s; returns p.  A new high-water mark (every allocation while a thread's
+// live bytes grow) is two stores here; the rare cases (time to fold -- which
+// happens at a new high on this side --, the first event since a reset, a
+// sample due) are one tail call, so the common case saves no registers.
 inline void* record_alloc_in(ProcessShard& s, unsigned cls, std::size_t usable, void* p) {
   bump(s.allocated[cls]);
   std::int64_t pending = s.pending.load(peak::kRelaxed) + static_cast<std::int64_t>(usable);
   s.pending.store(pending, peak::kRelaxed);
   std::int64_t countdown = s.sample_countdown - static_cast<std::int64_t>(usable);
   s.sample_countdown = countdown;
-  if (pending > s.pending_max.load(peak::kRelaxed) || countdown <= 0 ||
-      s.epoch.load(peak::kRelaxed) != g_epoch.load(peak::kRelaxed)) [[unlikely]]
+  if (pending > s.pending_max.load(peak::kRelaxed)) {
+    s.pending_max.store(pending, peak::kRelaxed);
+    s.max_base.store(g_folded.load(peak::kRelaxed), peak::kRelaxed);
+    if (pending >= peak::kFoldBytes) [[unlikely]]
+      return on_alloc_rare(s, p, usable);
+  }
+  if (countdown <= 0 || s.epoch.load(peak::kRelaxed) != g_epoch.load(peak::kRelaxed)) [[unlikely]]
     return on_alloc_rare(s, p, usable);
   return p;
 }
