@@ -80,10 +80,12 @@ void StatsRecorder::on_dealloc(std::uint64_t bytes, unsigned shard) noexcept {
   StatsRecorderAccess::dealloc(*this, bytes, shard);
 }
 void StatsRecorder::on_alloc(std::uint64_t bytes) noexcept {
-  StatsRecorderAccess::alloc(*this, bytes);
+  if (StatsShard* due = StatsRecorderAccess::alloc(*this, bytes))
+    StatsRecorderAccess::finish(*this, due, true, bytes);
 }
 void StatsRecorder::on_dealloc(std::uint64_t bytes) noexcept {
-  StatsRecorderAccess::dealloc(*this, bytes);
+  if (StatsShard* due = StatsRecorderAccess::dealloc(*this, bytes))
+    StatsRecorderAccess::finish(*this, due, false, bytes);
 }
 
 void StatsRecorder::on_resize(std::uint64_t old_bytes, std::uint64_t new_bytes) noexcept {

@@ -5,6 +5,7 @@
 
 #include <bop/stats.hpp>
 
+#include "core/heap.hpp"
 #include "stats/peak.hpp"
 #include "stats/thread_shard.hpp"
 
@@ -59,23 +60,75 @@ struct StatsRecorderAccess {
       spin_unlock(r.shared_lock_);
   }
 
-  // One allocation or free of `bytes` requested bytes, by the calling thread
-  // unless the caller knows its shard.
-  static void alloc(StatsRecorder& r, std::uint64_t bytes,
-                    unsigned shard = stats_thread_shard()) noexcept {
-    write(r, shard, [bytes](StatsShard& s) {
-      recorder_detail::bump(s.allocations, 1);
-      recorder_detail::bump(s.bytes_allocated, bytes);
-      return static_cast<std::int64_t>(bytes);
+  // The fast path of an event of the calling thread: its own shard, the peak
+  // update inline.  Returns nullptr when done, else what is left to do, for
+  // the caller to finish out of line at its end (as a tail call, so the
+  // common path needs no saved registers): the shard, when a rare case is due
+  // (a fold, the first event since a reset), or kNotCounted for a thread
+  // without its own shard (no heap yet, or past kStatsShards: see write()).
+  static inline StatsShard* const kNotCounted = reinterpret_cast<StatsShard*>(alignof(StatsShard));
+
+  template <class Update>
+  [[gnu::always_inline]] static StatsShard* write_own(StatsRecorder& r, Update update) noexcept {
+    using namespace recorder_detail;
+    unsigned index = core::tl_heap->index;  // the sentinel's is past every shard
+    if (index >= kStatsShards) [[unlikely]]
+      return kNotCounted;
+    StatsShard& s = r.shards_[index];
+    std::int64_t pending;
+    {
+      ShardWrite bracket(s);
+      pending = s.pending.load(kRelaxed) + update(s);
+      s.pending.store(pending, kRelaxed);
+      if (pending > s.pending_max.load(kRelaxed)) {
+        s.pending_max.store(pending, kRelaxed);
+        s.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
+      }
+    }
+    bool rare = pending >= stats::peak::kFoldBytes || pending <= -stats::peak::kFoldBytes ||
+                s.epoch.load(kRelaxed) != r.epoch_.load(kRelaxed);
+    return rare ? &s : nullptr;
+  }
+  // Out of line: resynchronise after a reset, fold when due (the fold's
+  // words are read without the sequence bracket, so it runs after it).
+  [[gnu::noinline]] static void finish_rare(StatsRecorder& r, StatsShard& s) noexcept {
+    stats::peak::resync_epoch(s, totals(r));
+    std::int64_t pending = s.pending.load(recorder_detail::kRelaxed);
+    if (pending >= stats::peak::kFoldBytes || pending <= -stats::peak::kFoldBytes)
+      stats::peak::fold(s, totals(r), [&r] { return unfolded_total(r); });
+  }
+
+  // One allocation or free of `bytes` requested bytes.
+  static std::int64_t count_alloc(StatsShard& s, std::uint64_t bytes) {
+    recorder_detail::bump(s.allocations, 1);
+    recorder_detail::bump(s.bytes_allocated, bytes);
+    return static_cast<std::int64_t>(bytes);
+  }
+  static std::int64_t count_dealloc(StatsShard& s, std::uint64_t bytes) {
+    recorder_detail::bump(s.deallocations, 1);
+    recorder_detail::bump(s.bytes_deallocated, bytes);
+    return -static_cast<std::int64_t>(bytes);
+  }
+  [[gnu::always_inline]] static StatsShard* alloc(StatsRecorder& r, std::uint64_t bytes) noexcept {
+    return write_own(r, [bytes](StatsShard& s) { return count_alloc(s, bytes); });
+  }
+  [[gnu::always_inline]] static StatsShard* dealloc(StatsRecorder& r, std::uint64_t bytes) noexcept {
+    return write_own(r, [bytes](StatsShard& s) { return count_dealloc(s, bytes); });
+  }
+  // Finishes what alloc() or dealloc() left (`due`, not nullptr).
+  [[gnu::noinline]] static void finish(StatsRecorder& r, StatsShard* due, bool allocated,
+                                       std::uint64_t bytes) noexcept {
+    if (due != kNotCounted) return finish_rare(r, *due);
+    write(r, stats_thread_shard(), [allocated, bytes](StatsShard& s) {
+      return allocated ? count_alloc(s, bytes) : count_dealloc(s, bytes);
     });
   }
-  static void dealloc(StatsRecorder& r, std::uint64_t bytes,
-                      unsigned shard = stats_thread_shard()) noexcept {
-    write(r, shard, [bytes](StatsShard& s) {
-      recorder_detail::bump(s.deallocations, 1);
-      recorder_detail::bump(s.bytes_deallocated, bytes);
-      return -static_cast<std::int64_t>(bytes);
-    });
+  // The same for a caller that knows its shard (kStatsShards: the shared one).
+  static void alloc(StatsRecorder& r, std::uint64_t bytes, unsigned shard) noexcept {
+    write(r, shard, [bytes](StatsShard& s) { return count_alloc(s, bytes); });
+  }
+  static void dealloc(StatsRecorder& r, std::uint64_t bytes, unsigned shard) noexcept {
+    write(r, shard, [bytes](StatsShard& s) { return count_dealloc(s, bytes); });
   }
 
   // Every shard's change not folded yet (read at fold time and by snapshots).
