@@ -59,7 +59,7 @@ inline void* finish_block(detail::StatsRecorder& recorder, char* raw, std::size_
 // Every case: checks, any alignment, the core's slow paths.
 template <bool kZero>
 [[gnu::noinline]] void* alloc_with_header_slow(detail::StatsRecorder& recorder,
-                                                Layout layout) noexcept {
+                                               Layout layout) noexcept {
   if (!layout.is_valid()) {
     errno = EINVAL;
     return nullptr;

@@ -28,7 +28,7 @@ struct Options {
   // copied from the environment at start-up; "%p" expands when written.
   char stats_file[256] = {};
   char profile_file[256] = {};
-  bool profile_all = false;          // the profile counts every sample, freed ones too
+  bool profile_all = false;             // the profile counts every sample, freed ones too
   std::uint32_t stats_interval_ms = 0;  // timeline period (0: no timeline)
 };
 

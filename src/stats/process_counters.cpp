@@ -14,12 +14,12 @@ constinit std::atomic<std::uint64_t> g_peak{0};
 
 namespace {
 
-using peak::kRelaxed;
 using core::kClassSize;
+using peak::kRelaxed;
 constexpr unsigned kSharedShard = detail::kStatsShards;
 
-SpinLock g_shared_lock;    // writers of the shared shard
-SpinLock g_snapshot_lock;  // orders snapshots against resets
+SpinLock g_shared_lock;                              // writers of the shared shard
+SpinLock g_snapshot_lock;                            // orders snapshots against resets
 std::atomic<std::uint64_t> g_base_deallocations{0};  // reset baseline
 std::atomic<std::uint64_t> g_base_bytes_deallocated{0};
 

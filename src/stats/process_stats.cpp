@@ -135,7 +135,8 @@ void counted_free(void* p) noexcept {
 
 void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (p == nullptr)
-    return alignment == 0 ? counted_alloc<false>(size) : counted_alloc_aligned<false>(alignment, size);
+    return alignment == 0 ? counted_alloc<false>(size)
+                          : counted_alloc_aligned<false>(alignment, size);
   if (!counting()) return core::reallocate(p, size, alignment);
   std::size_t old_usable = core::usable_size(p);
   void* q = core::reallocate(p, size, alignment);

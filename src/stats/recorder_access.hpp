@@ -41,7 +41,9 @@ class ShardWrite {
 
 // Access to StatsRecorder's private parts from this file's helpers.
 struct StatsRecorderAccess {
-  static stats::peak::Totals totals(StatsRecorder& r) noexcept { return {r.folded_, r.peak_, r.epoch_}; }
+  static stats::peak::Totals totals(StatsRecorder& r) noexcept {
+    return {r.folded_, r.peak_, r.epoch_};
+  }
 
   template <class Update>
   static void write(StatsRecorder& r, unsigned index, Update update) noexcept {
@@ -112,7 +114,8 @@ struct StatsRecorderAccess {
   [[gnu::always_inline]] static StatsShard* alloc(StatsRecorder& r, std::uint64_t bytes) noexcept {
     return write_own(r, [bytes](StatsShard& s) { return count_alloc(s, bytes); });
   }
-  [[gnu::always_inline]] static StatsShard* dealloc(StatsRecorder& r, std::uint64_t bytes) noexcept {
+  [[gnu::always_inline]] static StatsShard* dealloc(StatsRecorder& r,
+                                                    std::uint64_t bytes) noexcept {
     return write_own(r, [bytes](StatsShard& s) { return count_dealloc(s, bytes); });
   }
   // Finishes what alloc() or dealloc() left (`due`, not nullptr).

@@ -63,7 +63,8 @@ void write_timeline(TextWriter& w) noexcept {
   if (g_points == nullptr) return;
   add_point();  // the timeline ends with the report
   LockGuard guard(g_lock);
-  w.put(",\"timeline\":{\"interval_ms\":").put_u64(core::g_options.stats_interval_ms * g_keep_every);
+  w.put(",\"timeline\":{\"interval_ms\":")
+      .put_u64(core::g_options.stats_interval_ms * g_keep_every);
   w.put(",\"points\":[");
   for (std::size_t i = 0; i < g_count; ++i) {
     const Point& p = g_points[i];
