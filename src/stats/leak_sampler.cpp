@@ -14,6 +14,7 @@
 #include "core/purger.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
+#include "stats/stack_walk.hpp"
 
 namespace bop::stats {
 namespace {
@@ -314,9 +315,8 @@ void leak_record(const void* p, std::size_t size) noexcept {
   sample.block = p;
   sample.size = size;
   tl_sampling = true;
-  int depth = backtrace(sample.frames, kMaxFrames);
+  sample.depth = capture_stack(sample.frames, kMaxFrames);
   tl_sampling = false;
-  sample.depth = depth < 0 ? 0 : depth;
   insert(sample);
 }
 
