@@ -25,7 +25,6 @@ constexpr int kMinFramePointerFrames = 5;
 
 constinit thread_local std::uintptr_t tl_stack_lo __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local std::uintptr_t tl_stack_hi __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local bool tl_used_fp __attribute__((tls_model("initial-exec"))) = false;
 
 bool stack_bounds(std::uintptr_t& lo, std::uintptr_t& hi) {
   if (tl_stack_hi == 0) {
@@ -100,14 +99,9 @@ bool is_code(std::uintptr_t address) {
 
 int capture_stack(void** frames, int max) noexcept {
   int n = walk_frame_pointers(frames, max);
-  tl_used_fp = n >= kMinFramePointerFrames;
-  if (tl_used_fp) return n;
+  if (n >= kMinFramePointerFrames) return n;
   n = backtrace(frames, max);
   return n < 0 ? 0 : n;
-}
-
-bool last_capture_used_frame_pointers() noexcept {
-  return tl_used_fp;
 }
 
 }  // namespace bop::stats

@@ -10,7 +10,4 @@ namespace bop::stats {
 // thread's stack bounds may allocate).
 int capture_stack(void** frames, int max) noexcept;
 
-// How the last capture_stack() of this thread got its frames (for tests).
-bool last_capture_used_frame_pointers() noexcept;
-
 }  // namespace bop::stats
