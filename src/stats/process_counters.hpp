@@ -138,21 +138,26 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
 }
 
 // Counts and frees block p: the core's free fast path with the count
-// inside it.  Fast case: a block of the thread's own heap (so the heap is
-// real and has its shard) on a page holding no leak sample.
+// inside it.  Fast case: a small or medium block on a page holding no leak
+// sample, freed by a thread with its own shard (the sentinel heap's index is
+// past every shard).  The calling thread's shard counts the free, also when
+// another heap owns the block (the core then hands it back as usual): a
+// block's page keeps its class and size while the block is live.
 inline void counted_free_block(void* p) noexcept {
   core::Segment* seg = core::segment_of(p);
   core::Heap* heap = core::tl_heap;
 #if BOP_CHECKED
   core::check_free(heap, seg, p);  // before counting: a bad pointer aborts here
 #endif
-  if (seg->owner == heap && heap->index < detail::kStatsShards) [[likely]] {
+  if (seg->kind != core::SegmentKind::kHuge && heap->index < detail::kStatsShards) [[likely]] {
     core::Page* page = seg->page_of(p);
     if (page->sampled.load(std::memory_order_relaxed) == 0) [[likely]] {
       ProcessShard& shard = g_shards[heap->index];
       if (record_free_in(shard, page->size_class, page->block_size)) [[unlikely]]
         return fold_and_free(shard, p);
-      return core::free_to_page(heap, seg, static_cast<core::Block*>(p));
+      if (seg->owner == heap) [[likely]]
+        return core::free_to_page(heap, seg, static_cast<core::Block*>(p));
+      return core::free_slow(heap, seg, p);  // another heap's block
     }
   }
   counted_free_slow(p);  // every branch ends in a tail call: no saved registers
