@@ -2,8 +2,10 @@
 # Installs the Debian packages bop's build, tests and benchmarks need, if any
 # is missing.  Safe to run repeatedly.
 set -euo pipefail
+# libclang-rt-14-dev, libfuzzer-14-dev: ThreadSanitizer and libFuzzer runtimes;
+# python3-matplotlib draws tools/bop-report's charts; chromium renders its page in CI.
 packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind pkgconf
-  libclang-rt-14-dev libfuzzer-14-dev)  # the last two: ThreadSanitizer and libFuzzer runtimes
+  libclang-rt-14-dev libfuzzer-14-dev python3-matplotlib chromium)
 missing=()
 # The Rust crate (rust/bop-rs) needs a cargo: any found is used, else Debian's.
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ] && [ ! -x /usr/bin/cargo ]; then

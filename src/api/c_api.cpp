@@ -7,6 +7,7 @@
 #include "core/process.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
+#include "stats/process_counters.hpp"
 
 using namespace bop;
 
@@ -64,7 +65,7 @@ int bop_stats_enabled(void) noexcept {
 
 void bop_stats_get(bop_stats* out) noexcept {
   if (out == nullptr) return;
-  AllocationStats s = stats::process_recorder().snapshot();
+  AllocationStats s = stats::process_snapshot();
   out->allocations = s.allocations;
   out->deallocations = s.deallocations;
   out->bytes_allocated = s.bytes_allocated;
@@ -76,7 +77,7 @@ void bop_stats_get(bop_stats* out) noexcept {
 }
 
 void bop_stats_reset(void) noexcept {
-  stats::process_recorder().reset();
+  stats::process_reset();
 }
 
 void bop_stats_print(int fd, int json) noexcept {

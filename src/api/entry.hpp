@@ -14,19 +14,13 @@ namespace bop::api {
 
 template <bool kZero>
 inline void* allocate(std::size_t size) noexcept {
-  if (BOP_UNLIKELY(stats::active())) return stats::counted_alloc(size, 0, kZero);
+  if (BOP_UNLIKELY(stats::active())) return stats::counted_alloc<kZero>(size);
   return core::alloc<kZero>(size);
 }
 
 template <bool kZero>
 inline void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
-  if (BOP_UNLIKELY(stats::active())) {
-    if (alignment == 0) {  // counted_alloc reads 0 as "default alignment"
-      errno = EINVAL;
-      return nullptr;
-    }
-    return stats::counted_alloc(size, alignment, kZero);
-  }
+  if (BOP_UNLIKELY(stats::active())) return stats::counted_alloc_aligned<kZero>(alignment, size);
   return core::alloc_aligned<kZero>(alignment, size);
 }
 

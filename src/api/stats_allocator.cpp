@@ -13,6 +13,7 @@
 
 #include "core/alloc.hpp"
 #include "platform/fatal.hpp"
+#include "stats/recorder_access.hpp"
 
 namespace bop {
 namespace {
@@ -31,8 +32,34 @@ inline char* raw_of(const void* p) {
   return const_cast<char*>(static_cast<const char*>(p)) - header_of(p)->header_len;
 }
 
+// The rare ends of an event (see StatsRecorderAccess::write_own), out of
+// line so the common path of alloc and free saves no registers.
+[[gnu::noinline]] void* finish_alloc(detail::StatsRecorder& recorder, detail::StatsShard* due,
+                                     std::uint64_t size, void* p) noexcept {
+  detail::StatsRecorderAccess::finish(recorder, due, true, size);
+  return p;
+}
+[[gnu::noinline]] void finish_free(detail::StatsRecorder& recorder, detail::StatsShard* due,
+                                   std::uint64_t size, void* raw) noexcept {
+  detail::StatsRecorderAccess::finish(recorder, due, false, size);
+  core::dealloc(raw);
+}
+
+// Writes the header in front of the block at `raw` and counts it.
+inline void* finish_block(detail::StatsRecorder& recorder, char* raw, std::size_t header_len,
+                          std::size_t size) noexcept {
+  char* p = raw + header_len;
+  *header_of(p) = Header{header_len, size};
+  // Inline, no call per event; the rare case (a fold) is a tail call.
+  if (detail::StatsShard* due = detail::StatsRecorderAccess::alloc(recorder, size)) [[unlikely]]
+    return finish_alloc(recorder, due, size, p);
+  return p;
+}
+
+// Every case: checks, any alignment, the core's slow paths.
 template <bool kZero>
-void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) noexcept {
+[[gnu::noinline]] void* alloc_with_header_slow(detail::StatsRecorder& recorder,
+                                               Layout layout) noexcept {
   if (!layout.is_valid()) {
     errno = EINVAL;
     return nullptr;
@@ -46,10 +73,27 @@ void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) noexcept
   }
   char* raw = static_cast<char*>(core::alloc_aligned<kZero>(header_len, total));
   if (raw == nullptr) return nullptr;
-  char* p = raw + header_len;
-  *header_of(p) = Header{header_len, layout.size};
-  recorder.on_alloc(layout.size);
-  return p;
+  return finish_block(recorder, raw, header_len, layout.size);
+}
+
+// The common case in the shape of the core's fast path: alignment up to 16
+// (a 16-byte header keeps the block 16-aligned), header + size up to
+// kDirectMax, a block at hand on the page (core::page_pop).  Anything else
+// is one tail call, so this path saves no registers.
+template <bool kZero>
+inline void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) noexcept {
+  std::size_t total = layout.size + kMinHeader;  // size 0 still gets its 16 bytes: inside
+  // Checked builds take the core's checked path (alloc_with_header_slow): a
+  // block popped here would miss its canary (core/hardening.hpp).
+  if (!core::kChecked && layout.align <= kMinHeader &&
+      layout.size <= core::kDirectMax - kMinHeader && layout.is_valid()) [[likely]] {
+    core::Page* page = core::tl_heap->direct[core::direct_slot(total)];
+    if (core::Block* b = page->free; b != nullptr) [[likely]] {
+      char* raw = static_cast<char*>(core::page_pop<kZero>(page, b, total));
+      return finish_block(recorder, raw, kMinHeader, layout.size);
+    }
+  }
+  return alloc_with_header_slow<kZero>(recorder, layout);
 }
 
 }  // namespace
@@ -75,8 +119,11 @@ void BopStatsAllocator::dealloc(void* p, Layout layout) noexcept {
 
 void BopStatsAllocator::dealloc_unsized(void* p) noexcept {
   if (p == nullptr) return;
-  recorder_.on_dealloc(header_of(p)->size);
-  core::dealloc(raw_of(p));
+  char* raw = raw_of(p);
+  std::uint64_t size = header_of(p)->size;
+  if (detail::StatsShard* due = detail::StatsRecorderAccess::dealloc(recorder_, size)) [[unlikely]]
+    return finish_free(recorder_, due, size, raw);
+  core::dealloc(raw);  // its own slow paths stay tail calls
 }
 
 void* BopStatsAllocator::realloc(void* p, Layout layout, std::size_t new_size) noexcept {

@@ -5,6 +5,10 @@
 // | BOP_STATS           | 0, 1 (text), json | 0       |
 // | BOP_SAMPLE_BYTES    | bytes             | 524288  |
 // | BOP_PURGE_THREAD    | 0 or 1            | 1       |
+// | BOP_STATS_FILE      | path (%p: pid)    | stderr  |
+// | BOP_PROFILE         | path (%p: pid)    | none    |
+// | BOP_PROFILE_ALL     | 0 or 1            | 0       |
+// | BOP_STATS_INTERVAL_MS | milliseconds    | 0 (off) |
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,12 @@ struct Options {
   StatsMode stats_mode = StatsMode::kUnknown;
   // Leak sampling: one allocation is sampled per this many bytes allocated.
   std::uint64_t sample_bytes = 512 * 1024;
+  // Stats reports: where they go (empty: the report to stderr, no profile),
+  // copied from the environment at start-up; "%p" expands when written.
+  char stats_file[256] = {};
+  char profile_file[256] = {};
+  bool profile_all = false;             // the profile counts every sample, freed ones too
+  std::uint32_t stats_interval_ms = 0;  // timeline period (0: no timeline)
 };
 
 extern Options g_options;

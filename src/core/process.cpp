@@ -62,6 +62,17 @@ bool env_number(const char* name, std::uint64_t& out) {
   return true;
 }
 
+// Copies an environment variable into `out` (left empty if unset or too long).
+template <std::size_t N>
+void env_path(const char* name, char (&out)[N]) {
+  const char* text = std::getenv(name);
+  std::size_t n = 0;
+  if (text == nullptr) return;
+  while (n < N && text[n] != '\0') ++n;
+  if (n == N) return;
+  for (std::size_t i = 0; i <= n; ++i) out[i] = text[i];
+}
+
 void read_options() {
   std::uint64_t value;
   if (env_number("BOP_PURGE_DELAY_MS", value)) {
@@ -69,6 +80,11 @@ void read_options() {
   }
   if (env_number("BOP_SAMPLE_BYTES", value) && value > 0) g_options.sample_bytes = value;
   if (env_number("BOP_PURGE_THREAD", value)) g_purge_thread_enabled = value != 0;
+  if (env_number("BOP_STATS_INTERVAL_MS", value))
+    g_options.stats_interval_ms = static_cast<std::uint32_t>(value > 3600000 ? 3600000 : value);
+  if (env_number("BOP_PROFILE_ALL", value)) g_options.profile_all = value != 0;
+  env_path("BOP_STATS_FILE", g_options.stats_file);
+  env_path("BOP_PROFILE", g_options.profile_file);
   g_options.stats_mode = StatsMode::kOff;
   if (const char* stats = std::getenv("BOP_STATS")) {
     if (stats[0] == 'j' || stats[0] == 'J')

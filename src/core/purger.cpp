@@ -16,6 +16,8 @@ namespace bop::core {
 
 bool g_purge_thread_enabled = true;
 constinit thread_local bool tl_starting_purger __attribute__((tls_model("initial-exec"))) = false;
+void (*g_purger_tick)() noexcept = nullptr;
+std::uint32_t g_purger_tick_ms = 0;
 
 namespace {
 
@@ -42,12 +44,29 @@ void* purger_main(void*) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  bool purging = g_purge_thread_enabled && g_purge_delay_ms != 0;
+  std::uint32_t delay = g_purge_delay_ms < 10 ? 10 : g_purge_delay_ms;
+  // Stats timeline: wake at the shorter of the two periods; purge on every
+  // `per_purge`-th wake-up, tick on each wake-up that ends a tick period.
+  std::uint32_t tick = g_purger_tick != nullptr ? g_purger_tick_ms : 0;
+  std::uint32_t step = tick != 0 && (tick < delay || !purging) ? tick : delay;
+  std::uint32_t per_purge = delay / step, wakeups = 0;
+  std::uint64_t last_tick = os::now_ms();
   for (;;) {
-    std::uint32_t delay = g_purge_delay_ms < 10 ? 10 : g_purge_delay_ms;
-    struct timespec pause = {static_cast<time_t>(delay / 1000),
-                             static_cast<long>(delay % 1000) * 1000000L};
+    struct timespec pause = {static_cast<time_t>(step / 1000),
+                             static_cast<long>(step % 1000) * 1000000L};
     nanosleep(&pause, nullptr);
-    purge_round();
+    if (tick != 0) {
+      std::uint64_t now = os::now_ms();
+      if (now - last_tick + step / 2 >= tick) {  // the half step absorbs clock rounding
+        last_tick = now;
+        g_purger_tick();
+      }
+    }
+    if (purging && ++wakeups >= per_purge) {
+      wakeups = 0;
+      purge_round();
+    }
   }
   return nullptr;
 }
@@ -55,8 +74,8 @@ void* purger_main(void*) {
 }  // namespace
 
 void purger_maybe_start() noexcept {
-  if (!g_purge_thread_enabled || g_purge_delay_ms == 0 || g_started.load(std::memory_order_relaxed))
-    return;
+  bool wanted = (g_purge_thread_enabled && g_purge_delay_ms != 0) || g_purger_tick != nullptr;
+  if (!wanted || g_started.load(std::memory_order_relaxed)) return;
   if (g_started.exchange(true, std::memory_order_acq_rel)) return;
   pthread_attr_t attr;
   pthread_attr_init(&attr);

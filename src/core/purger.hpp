@@ -5,6 +5,8 @@
 // paths only).
 #pragma once
 
+#include <cstdint>
+
 namespace bop::core {
 
 // Starts the thread once.  Called where no allocator lock is held: thread
@@ -16,6 +18,12 @@ void purger_fork_parent() noexcept;
 void purger_fork_child() noexcept;
 
 extern bool g_purge_thread_enabled;
+
+// Stats hook (BOP_STATS_INTERVAL_MS): when set before the thread starts, the
+// purger also calls g_purger_tick every g_purger_tick_ms milliseconds, and
+// runs for it even when purging itself is off.  Null: no tick, no cost.
+extern void (*g_purger_tick)() noexcept;
+extern std::uint32_t g_purger_tick_ms;
 
 // True on a thread while it starts the purger: what libc allocates for the new
 // thread is the allocator's own doing, not to be sampled as the program's.

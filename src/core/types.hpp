@@ -139,7 +139,10 @@ struct Heap {
   RemoteBatch remote_out[kRemoteSlots] = {};
   std::uint32_t slow_calls = 0;  // paces housekeeping
   bool is_sentinel = false;
-  std::uint32_t index = 0;  // creation order; unique among live threads
+  // Creation order; unique among live threads.  Stats: it picks the thread's
+  // counter shard; the sentinel's is past every shard, so a thread without a
+  // heap takes the counting slow path with no extra test.
+  std::uint32_t index = 0;
   // Guards the page/segment bookkeeping (purge queue, segment free lists)
   // against the background purger.  Taken per page event, never per block.
   SpinLock page_lock;
@@ -147,7 +150,8 @@ struct Heap {
   Heap* next_in_pool = nullptr;  // abandoned-heap pool link
 
   // Every direct slot starts at `empty_page`, whose free list is empty.
-  constexpr explicit Heap(Page* empty_page, bool sentinel = false) : is_sentinel(sentinel) {
+  constexpr explicit Heap(Page* empty_page, bool sentinel = false)
+      : is_sentinel(sentinel), index(sentinel ? UINT32_MAX : 0) {
     for (auto& slot : direct) slot = empty_page;
   }
 };

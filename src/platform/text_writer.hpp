@@ -48,6 +48,38 @@ class TextWriter {
     while (n > 0) put_char(digits[--n]);
     return *this;
   }
+  // Bytes in human units: "512 B", "1.5 KiB", "20.0 MiB", ... (one decimal,
+  // rounded to nearest), right-aligned in `width` columns.
+  TextWriter& put_bytes(std::uint64_t v, unsigned width = 0) noexcept {
+    char text[32];
+    unsigned n = format_bytes(v, text);
+    for (unsigned i = n; i < width; ++i) put_char(' ');
+    return put(text);
+  }
+  static unsigned format_bytes(std::uint64_t v, char (&out)[32]) noexcept {
+    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    unsigned unit = 0;
+    std::uint64_t whole = v, tenths = 0;
+    if (v >= 1024) {
+      while (unit + 1 < 7 && (v >> (10 * (unit + 1))) >= 1024) ++unit;
+      ++unit;
+      unsigned shift = 10 * unit;
+      whole = v >> shift;
+      std::uint64_t rest = (v - (whole << shift)) >> (shift - 10);  // 0..1023
+      tenths = (rest * 10 + 512) / 1024;
+      if (tenths == 10) ++whole, tenths = 0;
+    }
+    char digits[24];
+    unsigned d = 0, n = 0;
+    do digits[d++] = static_cast<char>('0' + whole % 10);
+    while ((whole /= 10) != 0);
+    while (d > 0) out[n++] = digits[--d];
+    if (unit != 0) out[n++] = '.', out[n++] = static_cast<char>('0' + tenths);
+    out[n++] = ' ';
+    for (const char* u = kUnits[unit]; *u != '\0'; ++u) out[n++] = *u;
+    out[n] = '\0';
+    return n;
+  }
   // A string as a JSON string literal (quotes and escapes).
   TextWriter& put_json_string(const char* s) noexcept {
     put_char('"');

@@ -14,6 +14,7 @@
 #include "core/purger.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
+#include "stats/stack_walk.hpp"
 
 namespace bop::stats {
 namespace {
@@ -29,29 +30,48 @@ struct Sample {
 };
 const void* const kTombstone = reinterpret_cast<const void*>(1);
 
+// The table of live samples: open addressing, mapped from the OS on first
+// use, written under g_lock.  Frees look into it without the lock (see
+// in_table): a slot's `block` is read and written atomically, written last
+// when a slot fills, and a rebuild moves the samples to the other of two
+// tables (never unmapped, so a reader that raced with it reads stale but
+// mapped memory) inside a bump of g_generation, which readers check.
+// Each table also keeps its blocks' addresses in a dense array behind the
+// samples (keys_of), which is what probes read: 8 keys per cache line
+// instead of one 216-byte sample per slot.
 SpinLock g_lock;
-Sample* g_table = nullptr;  // open addressing, mapped from the OS on first use
+Sample* g_table = nullptr;
+Sample* g_spare = nullptr;  // the other table, for the next rebuild
+std::atomic<Sample*> g_published{nullptr};
+constexpr std::size_t kTableBytes = kTableSize * (sizeof(Sample) + sizeof(const void*));
+
+const void** keys_of(const Sample* table) {
+  return reinterpret_cast<const void**>(const_cast<Sample*>(table) + kTableSize);
+}
+Sample* map_table() {
+  return static_cast<Sample*>(os::map_aligned(kTableBytes, os::kPageSize));
+}
+std::atomic<std::uint64_t> g_generation{0};  // odd while a rebuild runs
 std::size_t g_live = 0;
 std::size_t g_tombstones = 0;
 
-// Per thread: bytes left before the next sample, a random source, and a
-// guard so the stack walk's own allocations are never sampled.
-constinit thread_local std::int64_t tl_countdown __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local std::uint64_t tl_rng __attribute__((tls_model("initial-exec"))) = 0;
+const void* load_key(const void* const& key) {
+  return __atomic_load_n(&key, __ATOMIC_ACQUIRE);
+}
+// Slot i of `table` holds `block` (written last: a reader that sees the key
+// sees the sample).
+void set_block(Sample* table, std::size_t i, const void* block) {
+  table[i].block = block;
+  __atomic_store_n(&keys_of(table)[i], block, __ATOMIC_RELEASE);
+}
+
+// Per thread: a guard so the stack walk's own allocations are never sampled.
+// (The countdown and its random source live in the thread's stats shard.)
 constinit thread_local bool tl_sampling __attribute__((tls_model("initial-exec"))) = false;
 
 std::size_t slot_of(const void* p) {
   std::uint64_t h = reinterpret_cast<std::uintptr_t>(p) * 0x9E3779B97F4A7C15ull;
   return static_cast<std::size_t>(h >> 48) & (kTableSize - 1);
-}
-
-// Next gap: uniform in [N/2, 3N/2), so sampling is not in phase with any
-// allocation pattern; a block of size s is sampled with probability ~ s/N.
-std::int64_t next_gap() {
-  if (tl_rng == 0) tl_rng = os::random_u64();
-  tl_rng ^= tl_rng << 13, tl_rng ^= tl_rng >> 7, tl_rng ^= tl_rng << 17;
-  std::uint64_t n = core::g_options.sample_bytes;
-  return static_cast<std::int64_t>(n / 2 + tl_rng % (n == 0 ? 1 : n));
 }
 
 std::atomic<std::uint16_t>& sample_count(const void* p) {
@@ -89,47 +109,125 @@ bool maybe_sampled(const void* p) {
 }
 
 Sample* find(const void* p) {
+  const void** keys = keys_of(g_table);
   for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
-    if (g_table[i].block == p) return &g_table[i];
-    if (g_table[i].block == nullptr) return nullptr;
+    if (keys[i] == p) return &g_table[i];
+    if (keys[i] == nullptr) return nullptr;
   }
   return nullptr;
 }
 
 void put(const Sample& sample) {
   for (std::size_t i = slot_of(sample.block);; i = (i + 1) & (kTableSize - 1)) {
-    if (g_table[i].block == nullptr || g_table[i].block == kTombstone) {
-      if (g_table[i].block == kTombstone) --g_tombstones;
-      g_table[i] = sample;
+    Sample& slot = g_table[i];
+    if (slot.block == nullptr || slot.block == kTombstone) {
+      if (slot.block == kTombstone) --g_tombstones;
+      slot.size = sample.size;
+      slot.depth = sample.depth;
+      std::memcpy(slot.frames, sample.frames, sizeof slot.frames);
+      set_block(g_table, i, sample.block);
       ++g_live;
       return;
     }
   }
 }
 
-// Too many deleted slots make every miss a long probe: rebuild the table.
+// Too many deleted slots make every miss a long probe: rebuild the table
+// into the spare one.
 void rebuild() {
-  auto* fresh = static_cast<Sample*>(os::map_aligned(kTableSize * sizeof(Sample), os::kPageSize));
-  if (fresh == nullptr) return;
+  if (g_spare == nullptr) {
+    g_spare = map_table();
+    if (g_spare == nullptr) return;
+  } else {
+    for (std::size_t i = 0; i < kTableSize; ++i) set_block(g_spare, i, nullptr);
+  }
+  g_generation.fetch_add(1, std::memory_order_acq_rel);  // odd: readers retry
   Sample* old = g_table;
-  g_table = fresh;
+  g_table = g_spare;
+  g_spare = old;
   g_live = g_tombstones = 0;
   for (std::size_t i = 0; i < kTableSize; ++i)
     if (old[i].block != nullptr && old[i].block != kTombstone) put(old[i]);
-  os::unmap(old, kTableSize * sizeof(Sample));
+  g_published.store(g_table, std::memory_order_release);
+  g_generation.fetch_add(1, std::memory_order_release);
+}
+
+// Is block p in the table?  Without the lock: one probe sequence, repeated if
+// a rebuild ran meanwhile.  Exact for p (its own entry cannot change while
+// its owner frees it: it was put there when p was allocated).
+bool in_table(const void* p) {
+  for (;;) {
+    std::uint64_t generation = g_generation.load(std::memory_order_acquire);
+    if (generation & 1) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    const Sample* table = g_published.load(std::memory_order_acquire);
+    if (table == nullptr) return false;
+    const void* const* keys = keys_of(table);
+    bool found = false;
+    for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
+      const void* block = load_key(keys[i]);
+      if (block == p) found = true;
+      if (block == p || block == nullptr) break;
+    }
+    // The key loads are acquire loads (load_key): the generation load below
+    // cannot move above them, so no standalone fence (which ThreadSanitizer
+    // cannot model) is needed.
+    if (g_generation.load(std::memory_order_relaxed) == generation) return found;
+  }
 }
 
 void erase(Sample* s) {
-  s->block = kTombstone;
+  set_block(g_table, static_cast<std::size_t>(s - g_table), kTombstone);
   --g_live;
   if (++g_tombstones > kTableSize / 4) rebuild();
 }
 
-void insert(const Sample& sample) {
+// BOP_PROFILE_ALL: every sample ever taken, summed per stack (a fixed
+// table; stacks past its capacity are not counted).  Under g_lock.
+struct Site {
+  Sample stack;
+  std::uint64_t count, bytes;
+};
+constexpr std::size_t kSiteTableSize = 4096;
+Site* g_sites = nullptr;
+
+std::uint64_t stack_hash(const Sample& s);
+bool same_stack(const Sample& a, const Sample& b);
+
+// What a sample stands for: a block of size s, max(s, N) bytes.
+std::uint64_t estimate(std::size_t size) {
+  std::uint64_t n = core::g_options.sample_bytes;
+  return size > n ? size : n;
+}
+
+void count_site(const Sample& sample) {
+  if (g_sites == nullptr) {
+    g_sites = static_cast<Site*>(os::map_aligned(kSiteTableSize * sizeof(Site), os::kPageSize));
+    if (g_sites == nullptr) return;
+  }
+  std::uint64_t h = stack_hash(sample);
+  for (std::size_t i = h & (kSiteTableSize - 1), n = 0; n < kSiteTableSize / 2;
+       i = (i + 1) & (kSiteTableSize - 1), ++n) {
+    Site& site = g_sites[i];
+    if (site.count == 0) site.stack = sample;
+    if (site.count == 0 || same_stack(site.stack, sample)) {
+      ++site.count;
+      site.bytes += estimate(sample.size);
+      return;
+    }
+  }
+}
+
+// `fresh`: a new sample (not one that moved with realloc).
+void insert(const Sample& sample, bool fresh = true) {
   LockGuard guard(g_lock);
+  if (fresh && core::g_options.profile_all) count_site(sample);
   if (g_table == nullptr) {
-    g_table = static_cast<Sample*>(os::map_aligned(kTableSize * sizeof(Sample), os::kPageSize));
+    g_table = map_table();
     if (g_table == nullptr) return;
+    g_published.store(g_table, std::memory_order_release);
   }
   if (g_live + g_tombstones >= kTableSize / 2) return;  // full enough: keep probing short
   put(sample);
@@ -150,7 +248,7 @@ bool g_self_known = false, g_self_looked_up = false;
 
 bool is_allocator_frame(void* frame) {
   if (!g_self_looked_up) {
-    g_self_known = dladdr(reinterpret_cast<void*>(&leak_sampler_on_alloc), &g_self) != 0;
+    g_self_known = dladdr(reinterpret_cast<void*>(&leak_record), &g_self) != 0;
     g_self_looked_up = true;
   }
   const Dl_info& self = g_self;
@@ -204,25 +302,30 @@ __attribute__((constructor)) void warm_up_unwinder() {
 
 }  // namespace
 
-void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept {
+// Uniform in [N/2, 3N/2), so sampling is not in phase with any allocation
+// pattern; a block of size s is sampled with probability ~ s/N.
+std::int64_t leak_next_gap(std::uint64_t& rng) noexcept {
+  if (rng == 0) rng = os::random_u64() | 1;
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  std::uint64_t n = core::g_options.sample_bytes;
+  return static_cast<std::int64_t>(n / 2 + rng % (n == 0 ? 1 : n));
+}
+
+void leak_record(const void* p, std::size_t size) noexcept {
   if (tl_sampling || core::tl_starting_purger) return;
-  tl_countdown -= static_cast<std::int64_t>(size);
-  if (tl_countdown > 0) return;
-  bool first = tl_rng == 0;  // a thread's first allocation only starts its countdown
-  tl_countdown = next_gap();
-  if (first) return;
   Sample sample;
   sample.block = p;
   sample.size = size;
   tl_sampling = true;
-  int depth = backtrace(sample.frames, kMaxFrames);
+  sample.depth = capture_stack(sample.frames, kMaxFrames);
   tl_sampling = false;
-  sample.depth = depth < 0 ? 0 : depth;
   insert(sample);
 }
 
 void leak_sampler_on_free(const void* p) noexcept {
-  if (!maybe_sampled(p)) return;
+  // The page's tag first (one load), then the table without the lock: a page
+  // that held several samples sends all its frees here.
+  if (!maybe_sampled(p) || !in_table(p)) return;
   LockGuard guard(g_lock);
   if (g_table == nullptr) return;
   if (Sample* s = find(p)) {
@@ -242,7 +345,7 @@ void leak_sampler_on_move(const void* from, const void* to) noexcept {
   }
   moved.block = to;
   moved.size = core::usable_size(to);
-  insert(moved);
+  insert(moved, /*fresh=*/false);
 }
 
 namespace {
@@ -250,28 +353,112 @@ namespace {
 struct Group {
   std::uint64_t hash;
   const Sample* sample;
-  bool reported;
 };
 
-void write_group(TextWriter& w, bool json, bool first, const Sample& s, std::uint64_t count,
-                 std::uint64_t bytes) {
-  if (json) {
-    w.put(first ? "" : ",").put("{\"samples\":").put_u64(count);
-    w.put(",\"estimated_bytes\":").put_u64(bytes).put(",\"frames\":[");
-  } else {
-    w.put("    ")
-        .put_u64(count)
-        .put(" sample(s), about ")
-        .put_u64(bytes)
-        .put(" B, allocated at:\n");
+// Samples of one stack: a live-sample group or an all-samples site.
+struct Run {
+  const Sample* sample;  // any sample with this stack
+  std::uint64_t count;
+  std::uint64_t bytes;  // estimated: a block of size s stands for max(s, N) bytes
+};
+
+// Live samples grouped by stack, biggest first, in memory mapped from the
+// OS for the duration of a report.  Built under g_lock.
+class LiveRuns {
+ public:
+  LiveRuns() {
+    std::size_t live = g_table == nullptr ? 0 : g_live;
+    if (live == 0) return;
+    mapped_ = live * (sizeof(Group) + sizeof(Run));
+    groups_ = static_cast<Group*>(os::map_aligned(mapped_, os::kPageSize));
+    if (groups_ == nullptr) return;
+    runs_ = reinterpret_cast<Run*>(groups_ + live);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < kTableSize && n < live; ++i)
+      if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
+        groups_[n++] = {stack_hash(g_table[i]), &g_table[i]};
+    // Sort by stack so equal stacks are adjacent (std::sort never allocates).
+    std::sort(groups_, groups_ + n, [](const Group& a, const Group& b) { return a.hash < b.hash; });
+    for (std::size_t i = 0; i < n;) {
+      Run run = {groups_[i].sample, 0, 0};
+      std::size_t j = i;
+      for (; j < n && groups_[j].hash == groups_[i].hash &&
+             same_stack(*groups_[j].sample, *run.sample);
+           ++j) {
+        ++run.count;
+        run.bytes += estimate(groups_[j].sample->size);
+      }
+      runs_[count_++] = run;
+      i = j;
+    }
+    std::sort(runs_, runs_ + count_, [](const Run& a, const Run& b) { return a.bytes > b.bytes; });
   }
+  ~LiveRuns() {
+    if (groups_ != nullptr) os::unmap(groups_, mapped_);
+  }
+  LiveRuns(const LiveRuns&) = delete;
+  LiveRuns& operator=(const LiveRuns&) = delete;
+
+  std::size_t count() const { return count_; }
+  const Run& operator[](std::size_t i) const { return runs_[i]; }
+
+ private:
+  Group* groups_ = nullptr;
+  Run* runs_ = nullptr;
+  std::size_t count_ = 0, mapped_ = 0;
+};
+
+// Frames of a stack below the allocator's own (the first one shown).
+int first_shown(const Sample& s) {
   int skip = 0;
   while (skip < s.depth - 1 && is_allocator_frame(s.frames[skip])) ++skip;
-  for (int f = skip; f < s.depth; ++f) {
-    if (json && f != skip) w.put(",");
+  return skip;
+}
+
+void write_group(TextWriter& w, bool json, bool first, const Run& run) {
+  const Sample& s = *run.sample;
+  if (json) {
+    w.put(first ? "" : ",").put("{\"samples\":").put_u64(run.count);
+    w.put(",\"estimated_bytes\":").put_u64(run.bytes).put(",\"frames\":[");
+  } else {
+    w.put("    ").put_u64(run.count).put(" sample(s), about ").put_bytes(run.bytes);
+    w.put(", allocated at:\n");
+  }
+  for (int f = first_shown(s); f < s.depth; ++f) {
+    if (json && f != first_shown(s)) w.put(",");
     write_frame(w, s.frames[f], json);
   }
   if (json) w.put("]}");
+}
+
+// A frame for the collapsed-stack format: its function, else module+offset
+// (no spaces or semicolons: they separate frames and the count).
+void write_collapsed_frame(TextWriter& w, void* frame) {
+  Dl_info info;
+  if (dladdr(frame, &info) != 0 && info.dli_sname != nullptr) {
+    w.put(info.dli_sname);
+    return;
+  }
+  const char* module = "??";
+  std::uintptr_t base = 0;
+  if (dladdr(frame, &info) != 0 && info.dli_fname != nullptr) {
+    module = info.dli_fname;
+    for (const char* c = module; *c != '\0'; ++c)
+      if (*c == '/') module = c + 1;
+    base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+  }
+  for (const char* c = module; *c != '\0'; ++c) w.put_char(*c == ' ' || *c == ';' ? '_' : *c);
+  w.put("+").put_hex(reinterpret_cast<std::uintptr_t>(frame) - base);
+}
+
+void write_collapsed(TextWriter& w, const Run& run) {
+  const Sample& s = *run.sample;
+  int top = first_shown(s);
+  for (int f = s.depth - 1; f >= top; --f) {  // outermost frame first
+    write_collapsed_frame(w, s.frames[f]);
+    if (f != top) w.put_char(';');
+  }
+  w.put_char(' ').put_u64(run.bytes).put_char('\n');
 }
 
 }  // namespace
@@ -280,48 +467,30 @@ void write_leaks(TextWriter& w, bool json) noexcept {
   LockGuard guard(g_lock);
   std::uint64_t n = core::g_options.sample_bytes;
   if (json) w.put("{\"sample_bytes\":").put_u64(n).put(",\"stacks\":[");
-  std::size_t live = g_table == nullptr ? 0 : g_live;
-  Group* groups = live == 0
-                      ? nullptr
-                      : static_cast<Group*>(os::map_aligned(live * sizeof(Group), os::kPageSize));
-  if (groups == nullptr) {
-    if (json)
-      w.put("]}");
-    else
-      w.put("  leak samples: none live\n");
+  LiveRuns runs;
+  if (runs.count() == 0) {
+    w.put(json ? "]}" : "  leak samples: none live\n");
     return;
   }
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < kTableSize && count < live; ++i)
-    if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
-      groups[count++] = {stack_hash(g_table[i]), &g_table[i], false};
-  // Sort by stack so equal stacks are adjacent (std::sort never allocates).
-  std::sort(groups, groups + count, [](const Group& a, const Group& b) { return a.hash < b.hash; });
-  if (!json)
-    w.put("  live allocations, sampled (1 per ~").put_u64(n).put(" B), by allocating stack:\n");
-  // Report the ten largest stacks: a block of size s stands for max(s, N) bytes.
-  bool first = true;
-  for (int round = 0; round < 10; ++round) {
-    std::size_t best = count, best_end = count;
-    std::uint64_t best_bytes = 0;
-    for (std::size_t i = 0; i < count;) {
-      std::size_t j = i + 1;
-      std::uint64_t bytes = groups[i].sample->size > n ? groups[i].sample->size : n;
-      while (j < count && groups[j].hash == groups[i].hash &&
-             same_stack(*groups[j].sample, *groups[i].sample)) {
-        bytes += groups[j].sample->size > n ? groups[j].sample->size : n;
-        ++j;
-      }
-      if (!groups[i].reported && bytes > best_bytes) best = i, best_end = j, best_bytes = bytes;
-      i = j;
-    }
-    if (best == count) break;
-    write_group(w, json, first, *groups[best].sample, best_end - best, best_bytes);
-    first = false;
-    groups[best].reported = true;
+  if (!json) {
+    w.put("  live allocations, sampled (1 per ~").put_bytes(n).put("), by allocating stack:\n");
   }
+  // The ten largest stacks.
+  for (std::size_t i = 0; i < runs.count() && i < 10; ++i) write_group(w, json, i == 0, runs[i]);
   if (json) w.put("]}");
-  os::unmap(groups, live * sizeof(Group));
+}
+
+void write_profile(TextWriter& w) noexcept {
+  LockGuard guard(g_lock);
+  if (core::g_options.profile_all) {
+    if (g_sites == nullptr) return;
+    for (std::size_t i = 0; i < kSiteTableSize; ++i)
+      if (g_sites[i].count != 0)
+        write_collapsed(w, Run{&g_sites[i].stack, g_sites[i].count, g_sites[i].bytes});
+    return;
+  }
+  LiveRuns runs;
+  for (std::size_t i = 0; i < runs.count(); ++i) write_collapsed(w, runs[i]);
 }
 
 }  // namespace bop::stats

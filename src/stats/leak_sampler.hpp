@@ -5,17 +5,29 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "platform/text_writer.hpp"
 
 namespace bop::stats {
 
-void leak_sampler_on_alloc(const void* p, std::size_t size) noexcept;
+// The gap in bytes to the next sample, from the caller's random state
+// (0: not seeded yet; seeded here).
+std::int64_t leak_next_gap(std::uint64_t& rng) noexcept;
+// Records block p (usable size `size`) with its call stack; not while the
+// calling thread is already walking its stack or starting the purger.
+void leak_record(const void* p, std::size_t size) noexcept;
 void leak_sampler_on_free(const void* p) noexcept;
 // realloc moved a block: its sample (if any) follows it.
 void leak_sampler_on_move(const void* from, const void* to) noexcept;
 
 // Live samples grouped by allocating stack, biggest first (text or a JSON array).
 void write_leaks(TextWriter& w, bool json) noexcept;
+
+// The heap profile in the collapsed-stack format flame-graph tools and
+// speedscope read: one line per stack, outermost frame first, frames joined
+// by ';', then a space and the estimated bytes.  Live samples, or with
+// BOP_PROFILE_ALL=1 every sample taken.
+void write_profile(TextWriter& w) noexcept;
 
 }  // namespace bop::stats

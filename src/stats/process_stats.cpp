@@ -1,16 +1,17 @@
 #include "stats/process_stats.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 
-#include "core/alloc.hpp"
 #include "core/process.hpp"
 #include "platform/os.hpp"
 #include "platform/text_writer.hpp"
 #include "stats/leak_sampler.hpp"
-#include "stats/thread_shard.hpp"
+#include "stats/process_counters.hpp"
+#include "stats/timeline.hpp"
 
 namespace bop::stats {
 namespace {
@@ -19,52 +20,55 @@ using core::kClassCount;
 using core::kClassSize;
 using detail::kStatsShards;
 
-constinit detail::StatsRecorder g_recorder;
-
-// Allocations per size class, per thread shard (the last bucket: huge blocks).
-struct alignas(64) ClassHistogram {
-  std::atomic<std::uint64_t> count[kClassCount + 1];
-};
-constinit ClassHistogram g_histogram[kStatsShards + 1];
-
 std::uint64_t g_start_ms = 0;
 
-bool enabled_now() {
-  return core::g_options.stats_mode != core::StatsMode::kOff;
-}
-
-// One look at the block: its size class (kClassCount: huge) and usable size.
-struct BlockInfo {
-  unsigned cls;
-  std::size_t usable;
-};
-BlockInfo block_info(const void* p) {
-  core::Segment* seg = core::segment_of(p);
-  // Checked builds keep a canary past the usable size: count what
-  // malloc_usable_size reports there too.
-  bool huge = seg->kind == core::SegmentKind::kHuge;
-  unsigned cls = huge ? kClassCount : seg->page_of(p)->size_class;
-  if constexpr (core::kChecked) return {cls, core::usable_size(p)};
-  return {cls, huge ? seg->block_size : seg->page_of(p)->block_size};
-}
-
-void count_class(unsigned shard, unsigned cls) {
-  std::atomic<std::uint64_t>& c = g_histogram[shard].count[cls];
-  if (shard < kStatsShards) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
-  } else {
-    c.fetch_add(1, std::memory_order_relaxed);  // the shared shard
+// Opens `pattern` for writing, "%p" replaced by the process id; -1 on failure.
+int open_report_file(const char* pattern) {
+  char path[sizeof core::g_options.stats_file + 32];
+  std::size_t n = 0;
+  for (const char* c = pattern; *c != '\0' && n + 24 < sizeof path; ++c) {
+    if (c[0] == '%' && c[1] == 'p') {
+      char digits[24];
+      unsigned d = 0;
+      for (auto pid = static_cast<std::uint64_t>(getpid()); d == 0 || pid != 0; pid /= 10)
+        digits[d++] = static_cast<char>('0' + pid % 10);
+      while (d > 0) path[n++] = digits[--d];
+      ++c;
+    } else {
+      path[n++] = *c;
+    }
   }
+  path[n] = '\0';
+  return ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
-std::uint64_t class_total(unsigned cls) {
-  std::uint64_t total = 0;
-  for (const ClassHistogram& h : g_histogram) total += h.count[cls].load(std::memory_order_relaxed);
-  return total;
-}
-
+// At exit: the report to BOP_STATS_FILE (else stderr) and the profile to
+// BOP_PROFILE.  Runs in each process, so "%p" gives a fork or an exec'd
+// child (which reads the environment again) a file of its own.
 void at_exit_report() {
-  write_report(STDERR_FILENO, core::g_options.stats_mode == core::StatsMode::kJson);
+  bool json = core::g_options.stats_mode == core::StatsMode::kJson;
+  int fd = STDERR_FILENO;
+  if (core::g_options.stats_file[0] != '\0') {
+    fd = open_report_file(core::g_options.stats_file);
+    if (fd < 0) {
+      TextWriter(STDERR_FILENO).put("bop: cannot open BOP_STATS_FILE, report on stderr\n");
+      fd = STDERR_FILENO;
+    }
+  }
+  write_report(fd, json);
+  if (fd != STDERR_FILENO) ::close(fd);
+  if (core::g_options.profile_file[0] != '\0') {
+    int profile = open_report_file(core::g_options.profile_file);
+    if (profile < 0) {
+      TextWriter(STDERR_FILENO).put("bop: cannot open BOP_PROFILE\n");
+      return;
+    }
+    {
+      TextWriter w(profile);
+      write_profile(w);
+    }
+    ::close(profile);
+  }
 }
 
 // Runs with the library's constructors; allocations before it are already
@@ -72,63 +76,76 @@ void at_exit_report() {
 __attribute__((constructor)) void start_process_stats() {
   core::process_init();
   g_start_ms = os::now_ms();
-  if (core::g_options.stats_mode != core::StatsMode::kOff) std::atexit(at_exit_report);
+  if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  std::atexit(at_exit_report);
+  timeline_start();
 }
 
 void text_row(TextWriter& w, const char* label, std::uint64_t value, const char* unit = "") {
   w.put("  ").put(label);
   w.put_u64(value, 16).put(unit).put_char('\n');
 }
-
-}  // namespace
-
-namespace {
-
-void record_alloc(const void* p) noexcept {
-  unsigned shard = detail::stats_thread_shard();
-  BlockInfo block = block_info(p);
-  g_recorder.on_alloc(block.usable, shard);
-  count_class(shard, block.cls);
-  leak_sampler_on_alloc(p, block.usable);
+// Bytes in human units (the JSON report has them exact).
+void bytes_row(TextWriter& w, const char* label, std::uint64_t bytes) {
+  w.put("  ").put(label).put_bytes(bytes, 16).put_char('\n');
 }
 
 }  // namespace
 
-void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
+// The counted entry points: the core's inline fast path, then the inline
+// counting path of process_counters.hpp (a histogram bump, a peak update and
+// a sampler countdown in the thread's shard), in one function body.
+// Stats on and the environment read: one compare (kText and kJson are 1, 2).
+inline bool counting() {
+  return static_cast<unsigned>(core::g_options.stats_mode) - 1u < 2u;
+}
+
+// The first allocation (the environment is not read yet), or stats are off.
+template <bool kZero>
+[[gnu::noinline, gnu::cold]] void* first_or_uncounted_alloc(std::size_t size) noexcept {
+  core::process_init();
+  if (!counting()) return core::alloc<kZero>(size);
+  return counted_alloc_block<kZero>(size);
+}
+
+template <bool kZero>
+void* counted_alloc(std::size_t size) noexcept {
+  if (!counting()) [[unlikely]]
+    return first_or_uncounted_alloc<kZero>(size);
+  return counted_alloc_block<kZero>(size);
+}
+template void* counted_alloc<false>(std::size_t) noexcept;
+template void* counted_alloc<true>(std::size_t) noexcept;
+
+template <bool kZero>
+void* counted_alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (core::g_options.stats_mode == core::StatsMode::kUnknown) core::process_init();
-  void* p;
-  if (alignment == 0)
-    p = zero ? core::alloc<true>(size) : core::alloc<false>(size);
-  else
-    p = zero ? core::alloc_aligned<true>(alignment, size)
-             : core::alloc_aligned<false>(alignment, size);
-  if (p != nullptr && enabled_now()) record_alloc(p);
-  return p;
+  void* p = core::alloc_aligned<kZero>(alignment, size);
+  return p != nullptr && counting() ? record_alloc(p) : p;
 }
+template void* counted_alloc_aligned<false>(std::size_t, std::size_t) noexcept;
+template void* counted_alloc_aligned<true>(std::size_t, std::size_t) noexcept;
 
 void counted_free(void* p) noexcept {
   if (p == nullptr) return;
-  if (enabled_now()) {
-    leak_sampler_on_free(p);
-    g_recorder.on_dealloc(block_info(p).usable, detail::stats_thread_shard());
-  }
-  core::dealloc(p);
+  if (!counting()) [[unlikely]]
+    return core::dealloc(p);
+  return counted_free_block(p);
 }
 
 void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept {
-  if (p == nullptr) return counted_alloc(size, alignment, false);
-  if (!enabled_now()) return core::reallocate(p, size, alignment);
+  if (p == nullptr)
+    return alignment == 0 ? counted_alloc<false>(size)
+                          : counted_alloc_aligned<false>(alignment, size);
+  if (!counting()) return core::reallocate(p, size, alignment);
   std::size_t old_usable = core::usable_size(p);
   void* q = core::reallocate(p, size, alignment);
-  if (q != nullptr) {
-    g_recorder.on_resize(old_usable, core::usable_size(q));
-    if (q != p) leak_sampler_on_move(p, q);
-  }
+  if (q != nullptr) record_resize(p, old_usable, q);
   return q;
 }
 
 void write_report(int fd, bool json) noexcept {
-  AllocationStats s = g_recorder.snapshot();
+  AllocationStats s = process_snapshot();
   std::uint64_t elapsed_ms = os::now_ms() - g_start_ms;
   std::uint64_t per_second = elapsed_ms == 0 ? s.allocations : s.allocations * 1000 / elapsed_ms;
   std::uint64_t average = s.allocations == 0 ? 0 : s.bytes_allocated / s.allocations;
@@ -150,7 +167,7 @@ void write_report(int fd, bool json) noexcept {
     w.put(",\"size_classes\":[");
     bool first = true;
     for (unsigned c = 0; c <= kClassCount; ++c) {
-      std::uint64_t n = class_total(c);
+      std::uint64_t n = bucket_total(c);
       if (n == 0) continue;
       w.put(first ? "" : ",").put("{\"size\":");
       if (c == kClassCount)
@@ -162,6 +179,7 @@ void write_report(int fd, bool json) noexcept {
     }
     w.put("],\"leaks\":");
     write_leaks(w, true);
+    write_timeline(w);
     w.put("}}\n");
     return;
   }
@@ -169,35 +187,31 @@ void write_report(int fd, bool json) noexcept {
   text_row(w, "allocations        ", s.allocations);
   text_row(w, "deallocations      ", s.deallocations);
   text_row(w, "outstanding        ", s.outstanding_allocations(), " blocks");
-  text_row(w, "bytes allocated    ", s.bytes_allocated, " B");
-  text_row(w, "bytes deallocated  ", s.bytes_deallocated, " B");
-  text_row(w, "current memory     ", s.current_memory, " B");
-  text_row(w, "peak memory        ", s.peak_memory, " B");
-  text_row(w, "average size       ", average, " B");
+  bytes_row(w, "bytes allocated    ", s.bytes_allocated);
+  bytes_row(w, "bytes deallocated  ", s.bytes_deallocated);
+  bytes_row(w, "current memory     ", s.current_memory);
+  bytes_row(w, "peak memory        ", s.peak_memory);
+  bytes_row(w, "average size       ", average);
   text_row(w, "allocations/second ", per_second);
-  text_row(w, "mapped by bop      ", mapped, " B");
-  text_row(w, "process resident   ", resident, " B");
+  bytes_row(w, "mapped by bop      ", mapped);
+  bytes_row(w, "process resident   ", resident);
   w.put("  allocations by size class:\n");
   std::uint64_t most = 1;
   for (unsigned c = 0; c <= kClassCount; ++c)
-    if (class_total(c) > most) most = class_total(c);
+    if (bucket_total(c) > most) most = bucket_total(c);
   for (unsigned c = 0; c <= kClassCount; ++c) {
-    std::uint64_t n = class_total(c);
+    std::uint64_t n = bucket_total(c);
     if (n == 0) continue;
     w.put("    ");
     if (c == kClassCount)
-      w.put("    huge");
+      w.put("      huge");
     else
-      w.put_u64(kClassSize[c], 8);
-    w.put(" B ").put_u64(n, 12).put_char(' ');
+      w.put_bytes(kClassSize[c], 10);
+    w.put_u64(n, 12).put_char(' ');
     for (std::uint64_t bar = n * 40 / most; bar > 0; --bar) w.put_char('#');
     w.put_char('\n');
   }
   write_leaks(w, false);
-}
-
-detail::StatsRecorder& process_recorder() noexcept {
-  return g_recorder;
 }
 
 }  // namespace bop::stats

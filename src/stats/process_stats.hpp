@@ -21,15 +21,17 @@ inline bool active() noexcept {
   return core::g_options.stats_mode != core::StatsMode::kOff;
 }
 
-// The counting versions of the entry points (alignment 0: the default).
+// The counting versions of the entry points (resize: alignment 0 is the default).
 // Out of line and reached by tail calls, so the API's fast paths pay one load
-// and one predictable branch for them, and no stack frame.
-[[gnu::cold]] void* counted_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
-[[gnu::cold]] void counted_free(void* p) noexcept;
-[[gnu::cold]] void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept;
-
-// The process-wide counters (zero unless BOP_STATS is set).
-detail::StatsRecorder& process_recorder() noexcept;
+// and one predictable branch for them, and no stack frame; each is one body
+// (the core's fast path and the counting fast path inlined), see
+// process_counters.hpp.
+template <bool kZero>
+void* counted_alloc(std::size_t size) noexcept;
+template <bool kZero>
+void* counted_alloc_aligned(std::size_t alignment, std::size_t size) noexcept;
+void counted_free(void* p) noexcept;
+void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept;
 
 // Writes the report (text or JSON) to file descriptor `fd`.
 void write_report(int fd, bool json) noexcept;

@@ -9,6 +9,9 @@
 //   probe noleak         free_again_from_known_function() frees all it takes
 //   probe capi OUT.json OUT.txt   checks bop_stats_* itself (stats_probe only)
 //   probe off            prints bop_stats_enabled() and the counters
+//   probe grow           holds 20 x 100 KiB more every 10 ms (0.2 s), frees it
+//                        all, then leaks as `leak` does (for the timeline and
+//                        the HTML report)
 //
 // It prints "usable_1000=N usable_early=M" (malloc_usable_size of a
 // 1000-byte block and of a block allocated before main) and, for each
@@ -42,6 +45,22 @@ void Churn() {
     g_sink = std::malloc(1 << 20);
     std::free(g_sink);
   }
+}
+
+// Memory that rises in steps over about 0.2 s, then falls back.
+void Grow(void (*leak)()) {
+  static void* blocks[20][20];
+  for (auto& step : blocks) {
+    for (void*& p : step) {
+      g_sink = p = std::malloc(100 * 1024);
+      std::memset(p, 1, 100 * 1024);
+    }
+    usleep(10 * 1000);
+  }
+  for (auto& step : blocks)
+    for (void* p : step) std::free(p);
+  leak();
+  usleep(30 * 1000);
 }
 
 }  // namespace
@@ -215,6 +234,8 @@ int main(int argc, char** argv) {
     leak_from_known_function();
   } else if (std::strcmp(mode, "noleak") == 0) {
     free_again_from_known_function();
+  } else if (std::strcmp(mode, "grow") == 0) {
+    Grow(leak_from_known_function);
 #if STATS_PROBE_LINKED
   } else if (std::strcmp(mode, "capi") == 0 && argc == 4) {
     CheckCApi(argv[2], argv[3]);

@@ -53,6 +53,11 @@ def usable(stdout, which="1000"):
     return int(match.group(1))
 
 
+def human_bytes(number, unit):
+    """Bytes from the text report's "1.5 KiB" form."""
+    return float(number) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+
+
 def first_frames(stats):
     """Function name of the first frame shown for each leak stack."""
     return [stack["frames"][0]["function"] for stack in stats["leaks"]["stacks"] if stack["frames"]]
@@ -63,7 +68,7 @@ def class_of(classes, usable_size):
     """The histogram's size class holding blocks of usable_size bytes: the
     smallest at or above it (checked builds keep a canary past the usable
     size, so their blocks are of a larger class)."""
-    sizes = [c for c in classes if isinstance(c, int) and c >= usable_size]
+    sizes = [c for c in classes if isinstance(c, (int, float)) and c >= usable_size]
     return min(sizes) if sizes else usable_size
 
 class ExampleTest(unittest.TestCase):
@@ -154,22 +159,33 @@ class ReportTest(ReportMixin, unittest.TestCase):
         err = result.stderr
         self.assertEqual(err.count(TEXT_HEADER), 1, err)
         values = {}
-        for label in ("allocations", "deallocations", "outstanding", "bytes allocated",
-                      "bytes deallocated", "current memory", "peak memory", "average size",
-                      "allocations/second", "mapped by bop", "process resident"):
+        for label in ("allocations", "deallocations", "outstanding", "allocations/second"):
             match = re.search(r"^  " + re.escape(label) + r" +(\d+)", err, re.MULTILINE)
             self.assertIsNotNone(match, label + " missing in:\n" + err)
             values[label] = int(match.group(1))
+        # byte counts are in human units: "512 B", "1.5 KiB", "20.0 MiB"
+        for label in ("bytes allocated", "bytes deallocated", "current memory", "peak memory",
+                      "average size", "mapped by bop", "process resident"):
+            match = re.search(r"^  " + re.escape(label) + r" +(\d+(?:\.\d)?) (B|KiB|MiB|GiB)$",
+                              err, re.MULTILINE)
+            self.assertIsNotNone(match, label + " missing in:\n" + err)
+            values[label] = human_bytes(match.group(1), match.group(2))
+            self.assertEqual(match.group(2) == "B", "." not in match.group(1), match.group(0))
         self.assertGreaterEqual(values["allocations"], 2004)
         self.assertLessEqual(values["deallocations"], values["allocations"])
         self.assertEqual(values["outstanding"], values["allocations"] - values["deallocations"])
-        self.assertIn("allocations by size class:", err)
         block = usable(result.stdout)
-        rows = {int(m.group(1)): int(m.group(2))
-                for m in re.finditer(r"^ +(\d+) B +(\d+) #+$", err, re.MULTILINE)}
+        # 2001 blocks of 1 KiB and 3 of 1 MiB went through: within rounding
+        self.assertGreaterEqual(values["bytes allocated"], 0.95 * (2001 * block + 3 * (1 << 20)))
+        self.assertGreaterEqual(values["peak memory"], 0.95 * 2000 * block)
+        self.assertIn("allocations by size class:", err)
+        # rows in human units ("1.0 KiB", "1.2 KiB"); checked builds keep a
+        # canary past the usable size, so their blocks are of a larger class
+        rows = {human_bytes(m.group(1), m.group(2)): int(m.group(3))
+                for m in re.finditer(r"^ +([\d.]+) (B|KiB|MiB) +(\d+) #+$", err, re.MULTILINE)}
         self.assertIn(class_of(rows, block), rows, "no histogram row for %d B" % block)
         self.assertGreaterEqual(rows[class_of(rows, block)], 2001)
-        self.assertRegex(err, r"(?m)^ +huge B +\d+ #*$")
+        self.assertRegex(err, r"(?m)^ +huge +\d+ #*$")
 
     def test_json_report(self):
         self.check_json_report()
@@ -234,6 +250,133 @@ class ReportTest(ReportMixin, unittest.TestCase):
         self.assertTrue(text.startswith(TEXT_HEADER), text)
         # the JSON one was asked for, but the exit report is text (BOP_STATS=1)
         self.assertEqual(result.stderr.count(TEXT_HEADER), 1)
+
+
+PROFILE_LINE = re.compile(r"^(\S+) (\d+)$")
+
+
+def read_profile(path):
+    """(frames root first, bytes) per line of a collapsed-stack profile."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    rows = []
+    for line in lines:
+        match = PROFILE_LINE.match(line)
+        if not match:
+            raise AssertionError("not a collapsed-stack line: %r" % line)
+        rows.append((match.group(1).split(";"), int(match.group(2))))
+    return rows
+
+
+class OutputTest(unittest.TestCase):
+    """BOP_STATS_FILE, BOP_PROFILE and the BOP_STATS_INTERVAL_MS timeline."""
+
+    def test_stats_file_with_pid(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run([ARGS.probe, "churn"], stats="json",
+                         extra_env={"BOP_STATS_FILE": os.path.join(tmp, "r.%p.json")})
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertNotIn("bop_stats", result.stderr)
+            files = os.listdir(tmp)
+            self.assertEqual(len(files), 1, files)
+            self.assertRegex(files[0], r"^r\.\d+\.json$")
+            with open(os.path.join(tmp, files[0])) as f:
+                stats = json.load(f)["bop_stats"]
+        self.assertGreaterEqual(stats["allocations"], 2004)
+        self.assertNotIn("timeline", stats)  # no BOP_STATS_INTERVAL_MS: no timeline
+
+    def test_text_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "report.txt")
+            result = run([ARGS.probe, "churn"], stats="1", extra_env={"BOP_STATS_FILE": path})
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertNotIn(TEXT_HEADER, result.stderr)
+            with open(path) as f:
+                self.assertTrue(f.read().startswith(TEXT_HEADER))
+
+    def test_unwritable_file_falls_back_to_stderr(self):
+        result = run([ARGS.probe, "churn"], stats="1",
+                     extra_env={"BOP_STATS_FILE": "/nonexistent-dir/report.txt"})
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("bop: cannot open BOP_STATS_FILE", result.stderr)
+        self.assertEqual(result.stderr.count(TEXT_HEADER), 1)
+
+    def test_one_file_per_process(self):
+        # A shell that starts two probes: three processes, three whole reports.
+        # (bash: dash leaves with _exit, which runs no exit handlers.)
+        bash = shutil.which("bash")
+        if bash is None:
+            self.skipTest("no bash")
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = ARGS.plain_probe
+            result = run([bash, "-c", '"$0" churn & "$0" leak; wait', probe], stats="json",
+                         preload=True, extra_env={"BOP_STATS_FILE": os.path.join(tmp, "%p.json")})
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            reports = {}
+            for name in os.listdir(tmp):
+                with open(os.path.join(tmp, name)) as f:
+                    reports[name] = json.load(f)["bop_stats"]
+        self.assertGreaterEqual(len(reports), 3, sorted(reports))
+        leakers = [r for r in reports.values() if r["outstanding_allocations"] >= 2000]
+        self.assertEqual(len(leakers), 1)
+
+    def test_profile_of_live_samples(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run([ARGS.probe, "leak"], stats="1",
+                         extra_env={"BOP_PROFILE": os.path.join(tmp, "heap.%p.txt")})
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn(TEXT_HEADER, result.stderr)  # the report still goes to stderr
+            (name,) = os.listdir(tmp)
+            self.assertRegex(name, r"^heap\.\d+\.txt$")
+            rows = read_profile(os.path.join(tmp, name))
+        leaks = [(frames, n) for frames, n in rows if frames[-1] == "leak_from_known_function"]
+        self.assertEqual(len(leaks), 1, rows)
+        frames, n = leaks[0]
+        self.assertIn("main", frames[:-1])  # outermost first: main calls the leaker
+        self.assertGreaterEqual(n, LEAK_BYTES // 4)
+        self.assertLessEqual(n, LEAK_BYTES * 4)
+
+    def test_profile_all_samples(self):
+        env = {"BOP_SAMPLE_BYTES": "4096"}
+        with tempfile.TemporaryDirectory() as tmp:
+            live, every = os.path.join(tmp, "live.txt"), os.path.join(tmp, "all.txt")
+            result = run([ARGS.probe, "noleak"], stats="1", extra_env=dict(env, BOP_PROFILE=live))
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            result = run([ARGS.probe, "noleak"], stats="1",
+                         extra_env=dict(env, BOP_PROFILE=every, BOP_PROFILE_ALL="1"))
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            live_rows, all_rows = read_profile(live), read_profile(every)
+        name = "free_again_from_known_function"
+        self.assertFalse([r for r in live_rows if r[0][-1] == name], live_rows)
+        freed = [n for frames, n in all_rows if frames[-1] == name]
+        self.assertEqual(len(freed), 1, all_rows)
+        # 2000 x 1000-byte blocks, all freed: the estimate is within a factor 4
+        self.assertGreaterEqual(freed[0], LEAK_BYTES // 4)
+        self.assertLessEqual(freed[0], LEAK_BYTES * 4)
+
+    def test_timeline(self):
+        result = run([ARGS.probe, "grow"], stats="json", extra_env={"BOP_STATS_INTERVAL_MS": "10"})
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        stats = json_report(result.stderr)
+        timeline = stats["timeline"]
+        self.assertEqual(timeline["interval_ms"], 10)
+        points = timeline["points"]
+        # 0.23 s of run at 10 ms: a loaded machine may skip some, not most
+        self.assertGreaterEqual(len(points), 5, points)
+        for before, after in zip(points, points[1:]):
+            self.assertLess(before["t_ms"], after["t_ms"])
+            self.assertLessEqual(before["allocations"], after["allocations"])
+            self.assertLessEqual(before["peak_memory"], after["peak_memory"])
+        for p in points:
+            self.assertLessEqual(p["current_memory"], p["peak_memory"])
+            self.assertGreater(p["resident_bytes"], 0)
+            self.assertIsInstance(p["allocations_per_second"], int)
+        # it saw the 40 MB climb (20 x 20 x 100 KiB, written) and the fall back
+        top = max(p["current_memory"] for p in points)
+        self.assertGreaterEqual(top, 20 * 1000 * 1024)
+        self.assertLess(points[-1]["current_memory"], top // 4)
+        self.assertGreaterEqual(points[-1]["peak_memory"], top)
+        self.assertGreaterEqual(max(p["resident_bytes"] for p in points), 20 * 1000 * 1024)
 
 
 class PreloadTest(ReportMixin, unittest.TestCase):

@@ -1,0 +1,81 @@
+// Peak tracking without a shared write per event, shared by StatsRecorder
+// (BopStatsAllocator) and the process-wide counters (BOP_STATS).
+//
+// Each shard (one writer) keeps its live-byte change since it last folded
+// (`pending`), the highest value of that change (`pending_max`) and the
+// shared total at that moment (`max_base`).  Every kFoldBytes of change the
+// shard folds: it publishes a candidate peak and adds `pending` to the shared
+// total.  A candidate is exact when the other shards did not move since their
+// last fold, else off by at most their unfolded change, so with N writing
+// threads the peak is off by less than (N - 1) * kFoldBytes.
+//
+// `epoch` says which reset generation a shard's pending_max belongs to: a
+// shard that has not written since a reset() re-bases on its next event.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace bop::stats::peak {
+
+inline constexpr std::int64_t kFoldBytes = 256 * 1024;
+inline constexpr auto kRelaxed = std::memory_order_relaxed;
+
+// The shared side: folded total, published peak, reset generation.
+struct Totals {
+  std::atomic<std::int64_t>& folded;
+  std::atomic<std::uint64_t>& peak;
+  std::atomic<std::uint32_t>& epoch;
+};
+
+inline void atomic_max(std::atomic<std::uint64_t>& target, std::uint64_t value) {
+  std::uint64_t seen = target.load(kRelaxed);
+  while (value > seen && !target.compare_exchange_weak(seen, value, kRelaxed)) {
+  }
+}
+
+// The total when shard `s` reached its high-water mark: the shared total
+// then, its own excursion, and the others' unfolded changes (as they are now).
+template <class Shard>
+std::int64_t candidate_peak(const Shard& s, std::int64_t others) {
+  return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others;
+}
+
+// First event of a shard since a reset(): its high-water mark restarts here.
+template <class Shard>
+inline void resync_epoch(Shard& s, Totals t) {
+  std::uint32_t epoch = t.epoch.load(kRelaxed);
+  if (s.epoch.load(kRelaxed) == epoch) return;
+  s.epoch.store(epoch, kRelaxed);
+  s.pending_max.store(s.pending.load(kRelaxed), kRelaxed);
+  s.max_base.store(t.folded.load(kRelaxed), kRelaxed);
+}
+
+// Publishes the shard's candidate peak and folds its change into the total.
+// `unfolded()` sums every shard's `pending` (read only here, every
+// kFoldBytes of a thread's change, and by snapshots).
+template <class Shard, class Unfolded>
+[[gnu::noinline]] void fold(Shard& s, Totals t, Unfolded unfolded) {
+  std::int64_t pending = s.pending.load(kRelaxed);
+  std::int64_t high = candidate_peak(s, unfolded() - pending);
+  if (high > 0) atomic_max(t.peak, static_cast<std::uint64_t>(high));
+  std::int64_t after = t.folded.fetch_add(pending, std::memory_order_acq_rel) + pending;
+  s.pending.store(0, kRelaxed);
+  s.pending_max.store(0, kRelaxed);
+  s.max_base.store(after, kRelaxed);
+}
+
+// The shard's live bytes changed by `delta` (after resync_epoch).
+template <class Shard, class Unfolded>
+inline void track(Shard& s, Totals t, std::int64_t delta, Unfolded unfolded) {
+  std::int64_t pending = s.pending.load(kRelaxed) + delta;
+  s.pending.store(pending, kRelaxed);
+  if (pending > s.pending_max.load(kRelaxed)) {
+    s.pending_max.store(pending, kRelaxed);
+    s.max_base.store(t.folded.load(kRelaxed), kRelaxed);
+  }
+  if (pending >= kFoldBytes || pending <= -kFoldBytes) [[unlikely]]
+    fold(s, t, unfolded);
+}
+
+}  // namespace bop::stats::peak
