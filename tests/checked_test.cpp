@@ -79,17 +79,17 @@ __attribute__((noinline)) void WrongSizeFree() {
   bop_dealloc_sized(p, 4096);
 }
 
-// The documented utils sequence with two sizes mixed up: the 64-aligned
-// 512-byte block freed with the 1024 of the first block.  (A size between the
-// one asked for and the usable size is valid by contract, so the checked build
-// catches sizes beyond the block; it keeps no per-block record of the request.)
+// The documented utils sequence with the arguments of alloc_aligned mixed up
+// the old way: alloc_aligned(512, 64) asks for 64 bytes, and freeing it with
+// the 512 written in the documentation names the wrong size.  Checked builds
+// keep each block's requested size beside its canary, so this aborts.
 __attribute__((noinline)) void MixedUpSizedFree() {
   void* ptr = bop::utils::alloc(1024);
-  void* aligned_ptr = bop::utils::alloc_aligned(64, 512);
+  void* aligned_ptr = bop::utils::alloc_aligned(512, 64);  // (alignment, size) mixed up
   Escape(ptr);
   Escape(aligned_ptr);
   bop::utils::dealloc_sized(ptr, 1024);
-  bop::utils::dealloc_sized(aligned_ptr, 1024);
+  bop::utils::dealloc_sized(aligned_ptr, 512);
 }
 
 // A write into a freed block (use after free) that corrupts its free-list
@@ -169,7 +169,7 @@ TEST_F(Checked, SizedFreeWithWrongSize) {
   EXPECT_DEATH(WrongSizeFree(), "bop:");
 }
 TEST_F(Checked, SizedFreeOfAlignedBlockWithWrongSize) {
-  EXPECT_DEATH(MixedUpSizedFree(), "bop: sized free with a size larger than the block");
+  EXPECT_DEATH(MixedUpSizedFree(), "bop: sized free with a size other than the block's");
 }
 TEST_F(Checked, CorruptedFreeList) {
   EXPECT_DEATH(CorruptFreeList(), "bop:");
