@@ -69,12 +69,9 @@ struct BlockInfo {
 };
 BlockInfo block_info(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  bool huge = seg->kind == core::SegmentKind::kHuge;
-  unsigned bucket = huge ? kHugeBucket : seg->page_of(p)->size_class;
-  // Checked builds keep a canary past the usable size: count what
-  // malloc_usable_size reports there (as record_resize does).
-  if constexpr (core::kChecked) return {bucket, core::usable_size(p)};
-  return {bucket, huge ? seg->block_size : seg->page_of(p)->block_size};
+  if (seg->kind == core::SegmentKind::kHuge) return {kHugeBucket, seg->block_size};
+  const core::Page* page = seg->page_of(p);
+  return {page->size_class, page->block_size};
 }
 
 // The rare words of one side of a shard, read consistently.

@@ -112,9 +112,8 @@ inline bool record_free_in(ProcessShard& s, unsigned cls, std::size_t usable) {
 inline void* record_alloc(void* p) noexcept {
   core::Segment* seg = core::segment_of(p);
   unsigned index = core::tl_heap->index;
-  if (core::kChecked || seg->kind == core::SegmentKind::kHuge || index >= detail::kStatsShards)
-      [[unlikely]]
-    return record_alloc_slow(p);  // checked builds: block_info counts the usable size
+  if (seg->kind == core::SegmentKind::kHuge || index >= detail::kStatsShards) [[unlikely]]
+    return record_alloc_slow(p);
   const core::Page* page = seg->page_of(p);
   return record_alloc_in(g_shards[index], page->size_class, page->block_size, p);
 }
@@ -149,13 +148,14 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
 inline void counted_free_block(void* p) noexcept {
   core::Segment* seg = core::segment_of(p);
   core::Heap* heap = core::tl_heap;
-#if BOP_CHECKED
-  core::check_free(heap, seg, p);  // before counting: a bad pointer aborts here
-#endif
-  // Checked builds free through the core's checked path (counted_free_slow
-  // ends in core::dealloc), which verifies the canary and zeroes the block.
-  if (!core::kChecked && seg->kind != core::SegmentKind::kHuge &&
-      heap->index < detail::kStatsShards) [[likely]] {
+  if constexpr (core::kChecked) {
+    // Checked builds: validate p before it is counted (a bad pointer aborts
+    // here), then count and free through the core's checked path
+    // (counted_free_slow ends in core::dealloc), which verifies the canary.
+    (void)core::usable_size(p);
+    return counted_free_slow(p);
+  }
+  if (seg->kind != core::SegmentKind::kHuge && heap->index < detail::kStatsShards) [[likely]] {
     core::Page* page = seg->page_of(p);
     if (page->sampled.load(std::memory_order_relaxed) == 0) [[likely]] {
       ProcessShard& shard = g_shards[heap->index];
