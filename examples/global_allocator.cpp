@@ -54,12 +54,12 @@ int main() {
   failures += check(block != nullptr && usable >= 1024, "usable size >= 1024");
   std::memset(block, 0xAB, 1024);
 
-  void* aligned64 = bop::utils::alloc_aligned(256, 64);
-  void* aligned512 = bop::utils::alloc_aligned(1000, 512);
+  void* aligned64 = bop::utils::alloc_aligned(64, 256);
+  void* aligned512 = bop::utils::alloc_aligned(512, 1000);
   failures += check(aligned64 != nullptr && is_aligned(aligned64, 64),
-                    "alloc_aligned(256, 64) is 64-aligned");
+                    "alloc_aligned(64, 256) is 64-aligned");
   failures += check(aligned512 != nullptr && is_aligned(aligned512, 512),
-                    "alloc_aligned(1000, 512) is 512-aligned");
+                    "alloc_aligned(512, 1000) is 512-aligned");
 
   auto* zeroed = static_cast<unsigned char*>(bop::utils::zalloc(256));
   bool all_zero = zeroed != nullptr;

@@ -2,8 +2,12 @@
 # Installs the Debian packages bop's build, tests and benchmarks need, if any
 # is missing.  Safe to run repeatedly.
 set -euo pipefail
-packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind)
+packages=(cmake g++ clang make python3 libgtest-dev libbenchmark-dev valgrind pkgconf)
 missing=()
+# The Rust crate (rust/bop-rs) needs a cargo: any found is used, else Debian's.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ] && [ ! -x /usr/bin/cargo ]; then
+  packages+=(cargo)
+fi
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done

@@ -1,6 +1,7 @@
 // api_test: the C API (bop.h) and the C++ API (allocator.hpp, stl.hpp) on
 // their own, with malloc left alone (links bop::bop).
 #include <bop/bop.h>
+#include <bop/stats_allocator.h>
 #include <bop/allocator.hpp>
 #include <bop/stl.hpp>
 
@@ -566,7 +567,7 @@ TEST(Alignment, InvalidAlignmentIsEinval) {
     EXPECT_EQ(cz, nullptr);
     EXPECT_EQ(errno, EINVAL);
     errno = 0;
-    void* u = bop::utils::alloc_aligned(64, a);
+    void* u = bop::utils::alloc_aligned(a, 64);
     EXPECT_EQ(u, nullptr);
     EXPECT_EQ(errno, EINVAL);
   }
@@ -844,7 +845,7 @@ TEST(Cxx, BopAllocator) {
   alloc.dealloc_unsized(u);
 }
 
-// The bop::utils free functions, including the (size, alignment) argument order.
+// The bop::utils free functions, including the (alignment, size) argument order.
 TEST(Cxx, Utils) {
   void* p = bop::utils::alloc(100);
   ASSERT_NE(p, nullptr);
@@ -855,14 +856,14 @@ TEST(Cxx, Utils) {
   EXPECT_TRUE(HasPattern(p, 100, 5));
   bop::utils::dealloc(p);
 
-  // size 3 with alignment 64 -- swapped arguments would be alignment 3 (EINVAL).
-  void* a = bop::utils::alloc_aligned(3, 64);
+  // alignment 64, size 3 -- swapped arguments would be alignment 3 (EINVAL).
+  void* a = bop::utils::alloc_aligned(64, 3);
   ASSERT_NE(a, nullptr);
   EXPECT_TRUE(IsAligned(a, 64));
   EXPECT_GE(bop::utils::malloc_usable_size(a), 3u);
   bop::utils::dealloc_sized(a, 3);
 
-  void* big = bop::utils::alloc_aligned(100, 8192);
+  void* big = bop::utils::alloc_aligned(8192, 100);
   ASSERT_NE(big, nullptr);
   EXPECT_TRUE(IsAligned(big, 8192));
   bop::utils::dealloc(big);
@@ -876,12 +877,86 @@ TEST(Cxx, Utils) {
     ASSERT_NE(z, nullptr);
     EXPECT_EQ(FirstNonZero(z, 5000), 5000u);
     bop::utils::dealloc(z);
-    void* za = bop::utils::zalloc_aligned(5000, 4096);
+    void* za = bop::utils::zalloc_aligned(4096, 5000);
     ASSERT_NE(za, nullptr);
     EXPECT_TRUE(IsAligned(za, 4096));
     EXPECT_EQ(FirstNonZero(za, 5000), 5000u);
     bop::utils::dealloc_sized(za, 5000);
   }
+}
+
+// The documented direct-API sequence, word for word (the Rust crate's
+// bop_rs::allocator::utils has the same calls): in a BOP_CHECKED build a
+// dealloc_sized with a size larger than the block aborts, so this also proves
+// the sizes written there are the blocks' sizes.
+TEST(Cxx, UtilsDocumentedSequence) {
+  void* ptr = bop::utils::alloc(1024);
+  void* aligned_ptr = bop::utils::alloc_aligned(64, 512);  // 64-byte aligned
+  void* zeroed_ptr = bop::utils::zalloc(256);
+  ASSERT_NE(ptr, nullptr);
+  ASSERT_NE(aligned_ptr, nullptr);
+  ASSERT_NE(zeroed_ptr, nullptr);
+  EXPECT_GE(bop::utils::malloc_usable_size(ptr), 1024u);
+  EXPECT_TRUE(IsAligned(aligned_ptr, 64));
+  EXPECT_GE(bop::utils::malloc_usable_size(aligned_ptr), 512u);
+  EXPECT_GE(bop::utils::malloc_usable_size(zeroed_ptr), 256u);
+  EXPECT_EQ(FirstNonZero(zeroed_ptr, 256), 256u);
+  FillPattern(ptr, 1024, 1);
+  FillPattern(aligned_ptr, 512, 2);
+  EXPECT_TRUE(HasPattern(ptr, 1024, 1));
+  bop::utils::dealloc_sized(ptr, 1024);
+  bop::utils::dealloc_sized(aligned_ptr, 512);
+  bop::utils::dealloc_sized(zeroed_ptr, 256);
+
+  // The example the issue found returning NULL with the old (size, alignment) order.
+  void* page = bop::utils::zalloc_aligned(4096, 100);
+  ASSERT_NE(page, nullptr);
+  EXPECT_TRUE(IsAligned(page, 4096));
+  EXPECT_EQ(FirstNonZero(page, 100), 100u);
+  bop::utils::dealloc_sized(page, 100);
+}
+
+// The C face of BopStatsAllocator (bop/stats_allocator.h, what the Rust crate
+// calls) counts exactly like the C++ class: a known sequence, then a reset
+// with live blocks.
+TEST(C, StatsAllocatorInstance) {
+  bop_stats_allocator* a = bop_stats_allocator_create();
+  ASSERT_NE(a, nullptr);
+  bop_allocation_stats s{};
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations + s.bytes_allocated + s.peak_memory, 0u);
+  void* p = bop_stats_allocator_alloc(a, 8, 100);
+  void* q = bop_stats_allocator_alloc(a, 4096, 1000);
+  auto* z = static_cast<unsigned char*>(bop_stats_allocator_zalloc(a, 64, 50));
+  ASSERT_TRUE(p && q && z);
+  EXPECT_TRUE(IsAligned(q, 4096));
+  EXPECT_TRUE(IsAligned(z, 64));
+  EXPECT_EQ(FirstNonZero(z, 50), 50u);
+  EXPECT_GE(bop_stats_allocator_usable_size(a, q), 1000u);
+  bop_stats_allocator_dealloc(a, p, 8, 100);
+  q = bop_stats_allocator_realloc(a, q, 4096, 1000, 3000);
+  ASSERT_NE(q, nullptr);
+  EXPECT_TRUE(IsAligned(q, 4096));
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations, 3u);
+  EXPECT_EQ(s.deallocations, 1u);
+  EXPECT_EQ(s.bytes_allocated, 100u + 1000 + 50 + 2000);
+  EXPECT_EQ(s.bytes_deallocated, 100u);
+  EXPECT_EQ(s.peak_memory, 3050u);
+  EXPECT_EQ(s.current_memory, 3050u);
+  bop_stats_allocator_reset(a);
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.allocations, 2u);
+  EXPECT_EQ(s.deallocations, 0u);
+  EXPECT_EQ(s.bytes_allocated, 3050u);
+  EXPECT_EQ(s.peak_memory, 3050u);
+  bop_stats_allocator_dealloc(a, q, 4096, 3000);
+  bop_stats_allocator_dealloc(a, z, 64, 50);
+  bop_stats_allocator_get(a, &s);
+  EXPECT_EQ(s.deallocations, 2u);
+  EXPECT_EQ(s.current_memory, 0u);
+  bop_stats_allocator_destroy(a);
+  bop_stats_allocator_destroy(nullptr);
 }
 
 // stl_allocator with std::vector, std::map and std::basic_string; the

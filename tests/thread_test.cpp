@@ -326,6 +326,53 @@ TEST(Threads, FreeAfterAllocatingThreadExited) {
   }
 }
 
+// Thread hand-off: a thread whose first call frees a block of an exited
+// thread adopts that thread's heap, so the block is reused by the successor
+// (it would otherwise travel back to a pooled heap nobody runs).  Another
+// heap is pooled after the first one, so taking the pool's most recent heap
+// would not find the block again.
+TEST(Threads, SuccessorAdoptsHeapOfTheBlocksItFrees) {
+  constexpr std::size_t kSize = 4096;
+  // `other` holds a heap of its own while `owner` allocates and exits, and
+  // exits after it: its heap is then the pool's most recent.
+  std::mutex m;
+  std::condition_variable cv;
+  int stage = 0;
+  auto wait_for = [&](int s) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return stage >= s; });
+  };
+  auto advance = [&](int s) {
+    std::lock_guard<std::mutex> lock(m);
+    stage = s;
+    cv.notify_all();
+  };
+  std::thread other([&] {
+    bop_dealloc(bop_alloc(kSize));
+    advance(1);
+    wait_for(2);
+  });
+  wait_for(1);
+  void* inherited = nullptr;
+  std::thread([&] { inherited = bop_alloc(kSize); }).join();
+  ASSERT_NE(inherited, nullptr);
+  advance(2);
+  other.join();
+  bool reused = false;
+  std::thread([&] {
+    bop_dealloc(inherited);  // this thread's first call
+    std::vector<void*> got;
+    for (int i = 0; i < 4096 && !reused; ++i) {
+      void* p = bop_alloc(kSize);
+      ASSERT_NE(p, nullptr);
+      reused = p == inherited;
+      got.push_back(p);
+    }
+    for (void* p : got) bop_dealloc(p);
+  }).join();
+  EXPECT_TRUE(reused) << "the block freed by the successor never came back to it";
+}
+
 // The reverse: main allocates, a thread frees and exits, main continues.
 TEST(Threads, FreeOnAnotherThreadThenItExits) {
   for (int round = 0; round < 20; ++round) {

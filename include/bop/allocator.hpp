@@ -63,11 +63,12 @@ inline void* alloc(std::size_t size) noexcept {
 inline void* zalloc(std::size_t size) noexcept {
   return bop_zalloc(size);
 }
-// Note the C++ order (size, alignment), like Layout; the C API follows aligned_alloc.
-inline void* alloc_aligned(std::size_t size, std::size_t alignment) noexcept {
+// (alignment, size): the order of the C API (bop_alloc_aligned, aligned_alloc)
+// and of the Rust crate's bop_rs::allocator::utils.  Layout is (size, align).
+inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   return bop_alloc_aligned(alignment, size);
 }
-inline void* zalloc_aligned(std::size_t size, std::size_t alignment) noexcept {
+inline void* zalloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   return bop_zalloc_aligned(alignment, size);
 }
 inline void* realloc(void* p, std::size_t size) noexcept {

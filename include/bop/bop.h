@@ -9,6 +9,10 @@
 
 #include <stddef.h>
 
+/* BOP_VERSION_MAJOR/MINOR/PATCH, BOP_VERSION_STRING, BOP_VERSION: generated
+ * by CMake into the build tree's include/ and installed beside this file. */
+#include <bop/version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #define BOP_NOEXCEPT noexcept
@@ -62,6 +66,11 @@ BOP_EXPORT size_t bop_malloc_usable_size(const void* p) BOP_NOEXCEPT;
 /* Return free memory held by this thread and the process to the OS now,
  * instead of after the purge delay. */
 BOP_EXPORT void bop_collect(void) BOP_NOEXCEPT;
+
+/* The library's version, encoded as BOP_VERSION (major * 10000 + minor * 100
+ * + patch): compare it with BOP_VERSION to check that the header a program
+ * was built with matches the libbop it runs with. */
+BOP_EXPORT int bop_version(void) BOP_NOEXCEPT;
 
 /* ---- Process-wide statistics --------------------------------------------
  * Counted only when the process starts with BOP_STATS=1 (or BOP_STATS=json,

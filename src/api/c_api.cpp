@@ -42,13 +42,7 @@ void bop_dealloc(void* p) noexcept {
 }
 
 void bop_dealloc_sized(void* p, size_t size) noexcept {
-#if BOP_CHECKED
-  if (p != nullptr && size > core::usable_size(p))
-    fatal("sized free with a size larger than the block", p);
-#else
-  (void)size;
-#endif
-  api::release(p);
+  api::release_sized(p, size, 0);
 }
 
 size_t bop_malloc_usable_size(const void* p) noexcept {
@@ -57,6 +51,10 @@ size_t bop_malloc_usable_size(const void* p) noexcept {
 
 void bop_collect(void) noexcept {
   core::heap_collect_all();
+}
+
+int bop_version(void) noexcept {
+  return BOP_VERSION;
 }
 
 int bop_stats_enabled(void) noexcept {

@@ -44,6 +44,12 @@ inline void release(void* p) noexcept {
   core::dealloc(p);
 }
 
+// A free that names the size (and alignment, 0 = default) of the block.
+inline void release_sized(void* p, std::size_t size, std::size_t alignment) noexcept {
+  if (BOP_UNLIKELY(stats::active())) return stats::counted_free(p);
+  core::dealloc_sized(p, size, alignment);
+}
+
 // alignment 0: the default.
 inline void* resize(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (BOP_UNLIKELY(stats::active())) return stats::counted_resize(p, size, alignment);

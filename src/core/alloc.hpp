@@ -11,8 +11,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "core/hardening.hpp"
 #include "core/heap.hpp"
 #include "core/huge.hpp"
+#include "core/misuse.hpp"
 #include "core/size_classes.hpp"
 #include "core/types.hpp"
 #include "platform/fatal.hpp"
@@ -40,6 +42,7 @@ inline void* page_pop(Page* page, Block* b, std::size_t size) {
   check_link(page, b, next);
   page->free = next;
   page->used++;
+  clear_freed_key(page, b);  // after reading the link: for 8-byte blocks it is the same word
   if constexpr (kZero) {
     // Blocks threaded from fresh OS memory are zero but for their link word.
     if (page->free_is_zero)
@@ -77,8 +80,11 @@ inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
   return huge_alloc(size, 0, kZero);
 }
 
-template <bool kZero>
+// kUnchecked: hardening.cpp's own calls (checked builds route every other
+// call through it first).
+template <bool kZero, bool kUnchecked = false>
 inline void* alloc(std::size_t size) noexcept {
+  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, 0);
   Heap* heap = tl_heap;
   if (BOP_LIKELY(size <= kDirectMax)) {
     std::size_t slot = direct_slot(size);
@@ -91,16 +97,17 @@ inline void* alloc(std::size_t size) noexcept {
 
 // Any power-of-two alignment.  Most become an ordinary request of a class
 // whose blocks are naturally aligned; the rest are huge blocks.
-template <bool kZero>
+template <bool kZero, bool kUnchecked = false>
 inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (BOP_UNLIKELY(alignment == 0 || (alignment & (alignment - 1)) != 0)) {
     errno = EINVAL;
     return nullptr;
   }
+  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, alignment);
   if (alignment <= 16) {
     // Every class from 16 bytes up is 16-aligned; only the 8-byte one is not.
     if (alignment == 16 && size <= 8) size = 16;
-    return alloc<kZero>(size);
+    return alloc<kZero, kUnchecked>(size);
   }
   unsigned cls = aligned_class(size, alignment);
   if (cls >= kClassCount) return huge_alloc(size, alignment, kZero);
@@ -114,8 +121,16 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
 
 // A block of this heap goes back to its page: the free fast path, also used
 // for blocks other threads handed back (drain_remote).
+// kCheck = false: free_suspect, after it cleared a suspect block.
+template <bool kCheck = true>
 inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
   Page* page = seg->page_of(b);  // a shift and an add: no lookup table
+  if constexpr (kCheck) {
+    // Misuse checks (misuse.hpp): a misaligned pointer or a block already
+    // marked freed leaves through a tail call, so this path keeps no frame.
+    if (free_is_suspect(page, b)) return free_suspect(heap, seg, b);
+  }
+  mark_freed(page, b);
   block_set_next(b, page->local_free);
   page->local_free = b;
   if (BOP_UNLIKELY(--page->used <= 0)) {  // empty, or was full
@@ -130,20 +145,29 @@ inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
   }
 }
 
+template <bool kUnchecked = false>
 inline void dealloc(void* p) noexcept {
+  if constexpr (kChecked && !kUnchecked) return checked_free(p, kSizeUnknown, 0);
   if (BOP_UNLIKELY(p == nullptr)) return;
   Segment* seg = segment_of(p);
   Heap* heap = tl_heap;
-#if BOP_CHECKED
-  check_free(heap, seg, p);
-#endif
   if (BOP_LIKELY(seg->owner == heap)) return free_to_page(heap, seg, static_cast<Block*>(p));
   free_slow(heap, seg, p);
 }
 
+// A free that names the block's size (and alignment, 0 = default): checked
+// builds verify both against the block; default builds ignore them.
+inline void dealloc_sized(void* p, std::size_t size, std::size_t alignment) noexcept {
+  if constexpr (kChecked) return checked_free(p, size, alignment);
+  (void)size, (void)alignment;
+  dealloc(p);
+}
+
 inline std::size_t usable_size(const void* p) noexcept {
+  if constexpr (kChecked) return checked_usable_size(p);
   if (p == nullptr) return 0;
   Segment* seg = segment_of(p);
+  validate_block(tl_heap, seg, p, "malloc_usable_size");
   if (seg->kind == SegmentKind::kHuge) return seg->block_size;
   return seg->page_of(p)->block_size;
 }
@@ -156,12 +180,11 @@ inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexce
     errno = EINVAL;
     return nullptr;
   }
+  if constexpr (kChecked) return checked_realloc(p, size, alignment);
   if (p == nullptr)
     return alignment == 0 ? alloc<false>(size) : alloc_aligned<false>(alignment, size);
   Segment* seg = segment_of(p);
-#if BOP_CHECKED
-  check_free(tl_heap, seg, p);
-#endif
+  validate_block(tl_heap, seg, p, "realloc");
   std::size_t old_size;
   if (seg->kind == SegmentKind::kHuge) {
     // Stays huge unless it shrinks to a size a page serves well; a stricter

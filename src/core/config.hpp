@@ -22,7 +22,8 @@ inline constexpr std::uintptr_t kSegmentMask = kSegmentSize - 1;
 // Segments come in kinds by page size; page 0 holds the segment header.
 // Medium pages are small enough (512 KiB) that one live block pins little
 // memory: free pages are what the purger can give back.
-enum class SegmentKind : std::uint8_t { kSmall = 0, kMedium = 1, kHuge = 2 };
+// kZeroSize: checked builds' region of inaccessible zero-size blocks (hardening.cpp).
+enum class SegmentKind : std::uint8_t { kSmall = 0, kMedium = 1, kHuge = 2, kZeroSize = 3 };
 inline constexpr unsigned kSegmentKinds = 2;      // kinds made of pages
 inline constexpr unsigned kSmallPageShift = 16;   // 64 KiB pages, blocks <= 8 KiB
 inline constexpr unsigned kMediumPageShift = 19;  // 512 KiB pages, blocks <= 512 KiB

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core/alloc.hpp"
+#include "core/misuse.hpp"
 #include "core/process.hpp"
 #include "core/purger.hpp"
 #include "core/segment.hpp"
@@ -85,6 +86,10 @@ void page_extend(Page* page) noexcept {
   std::uint32_t n = static_cast<std::uint32_t>(per_run == 0 ? 1 : per_run);
   if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
   char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
+  // Checked builds hand out only zeroed blocks; a reused page still holds
+  // the links and keys of its previous blocks.
+  if constexpr (kChecked)
+    if (!page->is_zero) std::memset(start, 0, std::size_t{n} * size);
   for (std::uint32_t i = 0; i + 1 < n; ++i)
     block_set_next(reinterpret_cast<Block*>(start + i * size),
                    reinterpret_cast<Block*>(start + (i + 1) * size));
@@ -127,9 +132,8 @@ void drain_remote(Heap* heap) noexcept {
   Block* b = heap->remote_in.exchange(nullptr, std::memory_order_acquire);
   while (b != nullptr) {
     Block* next = block_next(b);
-#if BOP_CHECKED
-    check_free(heap, segment_of(b), b);
-#endif
+    // The freeing thread validated b; free_to_page's freed-key test catches
+    // a block handed over twice.
     free_to_page(heap, segment_of(b), b);
     b = next;
   }
@@ -192,18 +196,37 @@ void collect_one_pooled(bool force) noexcept {
   g_pool = h;
 }
 
-Heap* heap_init_thread() noexcept {
+// Takes `wanted` out of the pool if it waits there (looking at the first
+// kPoolSearch entries only: this runs under the pool lock), else the most
+// recently pooled heap; nullptr when the pool is empty.
+Heap* pool_take_locked(const Heap* wanted) noexcept {
+  constexpr unsigned kPoolSearch = 64;
+  Heap** link = &g_pool;
+  if (wanted != nullptr) {
+    unsigned n = 0;
+    for (Heap** l = &g_pool; *l != nullptr && n < kPoolSearch; l = &(*l)->next_in_pool, ++n) {
+      if (*l == wanted) {
+        link = l;
+        break;
+      }
+    }
+  }
+  Heap* h = *link;
+  if (h != nullptr) {
+    *link = h->next_in_pool;
+    h->next_in_pool = nullptr;
+  }
+  return h;
+}
+
+// `wanted`: the heap to adopt if it is pooled (see free_slow).
+Heap* heap_init_thread(const Heap* wanted = nullptr) noexcept {
   process_init();
   Heap* h;
   {
     LockGuard guard(g_pool_lock);
-    h = g_pool;
-    if (h != nullptr) {
-      g_pool = h->next_in_pool;
-      h->next_in_pool = nullptr;
-    } else {
-      h = heap_new_record();
-    }
+    h = pool_take_locked(wanted);
+    if (h == nullptr) h = heap_new_record();
   }
   if (h == nullptr) return nullptr;
   tl_heap = h;
@@ -300,25 +323,20 @@ void heap_trim(Heap* heap) noexcept {
 }
 
 void page_after_free(Heap* heap, Page* page) noexcept {
+  if (!page->in_use) fatal("double free (the block's page is already free)", nullptr);
   unsigned cls = page->size_class;
   if (page->is_full()) {
-    // A block came back to a full page: it can serve again.  Queue it second,
-    // behind the current page, so it is found on the next refill.
+    // A block came back to a full page: it can serve again.  Queue it last:
+    // it holds one free block now, and taken up again at once it would run
+    // dry after one allocation and go full again (a misprediction and two
+    // list moves per block under random replacement).  At the back it
+    // gathers frees until the pages ahead of it are used up.
     queue_remove(heap->full, page);
     page->used &= ~Page::kFullBit;
     PageQueue& queue = heap->classes[cls];
-    if (queue.first == nullptr) {
-      queue_push_front(queue, page);
-      update_direct(heap, cls);
-    } else {
-      page->prev = queue.first;
-      page->next = queue.first->next;
-      if (page->next != nullptr)
-        page->next->prev = page;
-      else
-        queue.last = page;
-      queue.first->next = page;
-    }
+    bool was_empty = queue.first == nullptr;
+    queue_push_back(queue, page);
+    if (was_empty) update_direct(heap, cls);
   }
   if (page->used != 0) return;
   // Empty.  A small class keeps its only page to avoid thrashing on a
@@ -335,12 +353,17 @@ void page_after_free(Heap* heap, Page* page) noexcept {
 }
 
 void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
+  validate_block(heap, seg, p, "free");
   if (seg->kind == SegmentKind::kHuge) {
     huge_free(seg);
     return;
   }
   if (heap->is_sentinel) {
-    heap = heap_get_or_init();
+    // A thread whose first call is a free: adopt the heap that owns the
+    // block if its thread has exited.  A successor that inherits its
+    // predecessor's data (thread hand-off, larson) then frees it locally
+    // instead of sending every block back to a heap it may never meet.
+    heap = heap_init_thread(seg->owner);
     if (heap == nullptr) fatal("out of memory for a thread heap while freeing", p);
     if (seg->owner == heap) {
       free_to_page(heap, seg, static_cast<Block*>(p));

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "core/hardening.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
 
@@ -55,7 +56,7 @@ Segment* g_cache[kSegmentCacheMax];
 unsigned g_cache_count = 0;
 
 // ---------------------------------------------------------------------------
-// Checked builds: one bit per 4 MiB of the 47-bit address space tells whether
+// Misuse checks (misuse.cpp): one bit per 4 MiB of the 47-bit address space tells whether
 // a segment of ours lives there (4 MiB of lazily touched address space).
 // ---------------------------------------------------------------------------
 constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
@@ -107,9 +108,7 @@ Segment* segment_acquire(Heap* heap, SegmentKind kind) noexcept {
   if (seg == nullptr) {
     seg = static_cast<Segment*>(os::map_aligned(kSegmentSize, kSegmentSize));
     if (seg == nullptr) return nullptr;
-#if BOP_CHECKED
     segment_register(seg, kSegmentSize, true);
-#endif
   }
   // Cached segments were purged whole, so their pages read as zero too.
   segment_format(seg, heap, kind, true);
@@ -125,9 +124,7 @@ void segment_release(Segment* seg) noexcept {
       return;
     }
   }
-#if BOP_CHECKED
   segment_register(seg, kSegmentSize, false);
-#endif
   os::unmap(seg, kSegmentSize);
 }
 
@@ -194,6 +191,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 
   Page* page = &seg->pages[i];
   if (page->in_purge_queue) {  // reuse before its purge: memory is dirty
+    if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
     queue_remove(heap->purge_queue, page);
     page->in_purge_queue = false;
     seg->dirty_pages--;
@@ -210,6 +208,8 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->in_use = true;
   page->free_is_zero = false;
   page->sampled.store(0, std::memory_order_relaxed);
+  page->key_word = size >= 16 ? 1 : 0;
+  page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
   page->next = page->prev = nullptr;
   return page;
 }
@@ -217,6 +217,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 void page_release(Heap* heap, Page* page) noexcept {
   LockGuard guard(heap->page_lock);
   Segment* seg = segment_of_page(page);
+  if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
   page->in_use = false;
   page->block_size = 0;
   page->free = page->local_free = nullptr;
@@ -263,9 +264,7 @@ void segment_cache_trim(bool force) noexcept {
     while (g_cache_count > keep) victims[n++] = g_cache[--g_cache_count];
   }
   for (unsigned i = 0; i < n; ++i) {
-#if BOP_CHECKED
     segment_register(victims[i], kSegmentSize, false);
-#endif
     os::unmap(victims[i], kSegmentSize);
   }
 }

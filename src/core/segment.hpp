@@ -23,7 +23,7 @@ void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept;
 // Gives purged cached segments back to the OS (all if `force`).
 void segment_cache_trim(bool force) noexcept;
 
-// Checked builds: is p inside a live segment of ours?
+// Is p inside a live segment (or huge mapping) of ours?  Slow-path misuse checks.
 bool segment_is_registered(const void* p) noexcept;
 void segment_register(const void* segment, std::size_t size, bool live) noexcept;
 

@@ -70,11 +70,11 @@ BOP_PUBLIC size_t malloc_usable_size(void* p) noexcept {
 }
 
 // C23 sized frees.
-BOP_PUBLIC void free_sized(void* p, size_t) noexcept {
-  api::release(p);
+BOP_PUBLIC void free_sized(void* p, size_t size) noexcept {
+  api::release_sized(p, size, 0);
 }
-BOP_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept {
-  api::release(p);
+BOP_PUBLIC void free_aligned_sized(void* p, size_t alignment, size_t size) noexcept {
+  api::release_sized(p, size, alignment);
 }
 
 // glibc's internal aliases, which some programs and libc itself call.

@@ -90,6 +90,13 @@ inline void* new_nothrow(std::size_t size, std::size_t alignment) noexcept {
   return nothrow_retry(size, alignment);
 }
 
+// The alignment an aligned sized delete names, as the matching new served it
+// (alignments up to the default went the unaligned way: see try_alloc).
+inline std::size_t sized_delete_alignment(std::align_val_t a) noexcept {
+  std::size_t alignment = static_cast<std::size_t>(a);
+  return alignment <= kNewAlign ? 0 : alignment;
+}
+
 }  // namespace
 
 BOP_PUBLIC void* operator new(std::size_t n) {
@@ -123,11 +130,18 @@ BOP_PUBLIC void operator delete(void* p) noexcept {
 BOP_PUBLIC void operator delete[](void* p) noexcept {
   bop::api::release(p);
 }
-BOP_PUBLIC void operator delete(void* p, std::size_t) noexcept {
-  bop::api::release(p);
+// Sized delete does not use the size to find the block (checked builds
+// verify it against the block): the unsized free finds the block's page by
+// masking the pointer (no size lookup to skip), and the page shift it needs
+// sits in the segment header line the owner check loads anyway.  Using the
+// size would take a range check to stay safe for medium pages, costing what
+// it saves (callgrind, new+delete pair with 64 live: 58.1 instructions
+// unsized, 59.1 sized -- the extra one is the caller passing the size).
+BOP_PUBLIC void operator delete(void* p, std::size_t n) noexcept {
+  bop::api::release_sized(p, n, 0);
 }
-BOP_PUBLIC void operator delete[](void* p, std::size_t) noexcept {
-  bop::api::release(p);
+BOP_PUBLIC void operator delete[](void* p, std::size_t n) noexcept {
+  bop::api::release_sized(p, n, 0);
 }
 BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept {
   bop::api::release(p);
@@ -135,11 +149,11 @@ BOP_PUBLIC void operator delete(void* p, std::align_val_t) noexcept {
 BOP_PUBLIC void operator delete[](void* p, std::align_val_t) noexcept {
   bop::api::release(p);
 }
-BOP_PUBLIC void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  bop::api::release(p);
+BOP_PUBLIC void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
+  bop::api::release_sized(p, n, sized_delete_alignment(a));
 }
-BOP_PUBLIC void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  bop::api::release(p);
+BOP_PUBLIC void operator delete[](void* p, std::size_t n, std::align_val_t a) noexcept {
+  bop::api::release_sized(p, n, sized_delete_alignment(a));
 }
 BOP_PUBLIC void operator delete(void* p, const std::nothrow_t&) noexcept {
   bop::api::release(p);

@@ -61,6 +61,10 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
   return reinterpret_cast<void*>(base);
 }
 
+void protect_none(void* p, std::size_t size) noexcept {
+  mprotect(p, size, PROT_NONE);
+}
+
 void unmap(void* p, std::size_t size) noexcept {
   ::munmap(p, size);
   g_mapped.fetch_sub(size, std::memory_order_relaxed);

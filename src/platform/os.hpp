@@ -22,6 +22,9 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
 
 void unmap(void* p, std::size_t size) noexcept;
 
+// Makes [p, p+size) inaccessible (any access faults); page-aligned.
+void protect_none(void* p, std::size_t size) noexcept;
+
 // Gives the physical pages back (RSS drops); the range stays mapped and reads
 // back as zero.  Ranges are page-aligned.
 void purge(void* p, std::size_t size) noexcept;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "core/alloc.hpp"
 #include "core/process.hpp"
 #include "platform/os.hpp"
 #include "platform/text_writer.hpp"
@@ -39,9 +40,12 @@ struct BlockInfo {
 };
 BlockInfo block_info(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return {kClassCount, seg->block_size};
-  const core::Page* page = seg->page_of(p);
-  return {page->size_class, page->block_size};
+  // Checked builds keep a canary past the usable size: count what
+  // malloc_usable_size reports there too.
+  bool huge = seg->kind == core::SegmentKind::kHuge;
+  unsigned cls = huge ? kClassCount : seg->page_of(p)->size_class;
+  if constexpr (core::kChecked) return {cls, core::usable_size(p)};
+  return {cls, huge ? seg->block_size : seg->page_of(p)->block_size};
 }
 
 void count_class(unsigned shard, unsigned cls) {

@@ -129,8 +129,11 @@ std::vector<Bindings> ParseLdDebug(const std::string& dir) {
   return out;
 }
 
+// libbop.so, or its versioned names libbop.so.0 and libbop.so.0.1.0.
 bool EndsWithLibBop(const std::string& path) {
-  return path.size() >= 9 && path.compare(path.size() - 9, 9, "libbop.so") == 0;
+  const std::size_t slash = path.rfind('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.rfind("libbop.so", 0) == 0;
 }
 
 bool Exists(const std::string& path) {

@@ -1,0 +1,55 @@
+// BOP_CHECKED builds: the hardened mode.  Every entry point of alloc.hpp
+// forwards here first (an `if constexpr`, so default builds carry none of
+// it).  What it adds to misuse.hpp's checks:
+//
+//  - Freed blocks are zeroed, and verified still zero when handed out again:
+//    reads after free and of "uninitialised" memory see zeros, and a write
+//    after free aborts at the block's reuse at the latest.
+//  - A canary after every small and medium block: the request n is served
+//    from a block of at least n + kOverhead bytes; byte n is 0 (a string
+//    filling the block stays terminated), the next bytes hold a pattern, and
+//    the block's last 4 bytes hold n.  Checked on free and realloc.  The
+//    usable size is n.  Huge blocks get a canary byte and pattern after n too.
+//  - Huge blocks are unmapped on free (never cached): any later access faults.
+//  - Zero-size requests get a unique address in an inaccessible region:
+//    reading or writing one faults; freeing it (once) works.
+//  - Sized frees (sized delete, free_sized, free_aligned_sized,
+//    bop_dealloc_sized) must name the block's size, and an alignment the
+//    block has.
+// Every check prints one "bop: <kind> (pointer 0x...)" line and aborts.
+#pragma once
+
+#include <cstddef>
+
+namespace bop::core {
+
+#if BOP_CHECKED
+inline constexpr bool kChecked = true;
+#else
+inline constexpr bool kChecked = false;
+#endif
+
+// Bytes a checked block carries past the request: the zero canary byte and
+// the 4-byte stored request size.
+inline constexpr std::size_t kCheckedOverhead = 5;
+
+// A sized free's size when the caller gave none.
+inline constexpr std::size_t kSizeUnknown = ~std::size_t{0};
+
+// alignment 0: the default.
+void* checked_alloc(std::size_t size, std::size_t alignment) noexcept;
+void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept;
+void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept;
+std::size_t checked_usable_size(const void* p) noexcept;
+
+struct Page;
+// segment.cpp: a page whose blocks are all free goes back to its segment,
+// or is taken again before its purge: a write after free into any of its
+// blocks aborts here.
+void checked_verify_free_page(const Page* page, const char* start) noexcept;
+
+// huge.cpp: a huge block's mapping was unmapped (a second free of it is
+// then named a double free, not a foreign pointer).
+void checked_note_huge_unmapped(const void* block) noexcept;
+
+}  // namespace bop::core
