@@ -12,8 +12,9 @@
  * longer runs, remote frees, thread creation and exit with a live heap.
  *
  * Threads: 2 lanes per CPU (BENCH_THREADS overrides); each lane is a chain of
- * short-lived threads, one running at a time. The total work is fixed
- * (steps = 60M x scale over all lanes), so time is comparable across thread
+ * short-lived threads, one running at a time, each doing up to 100k steps
+ * on its lane's 5000 blocks. The total work is fixed
+ * (steps = 30M x scale over all lanes), so time is comparable across thread
  * counts and `ops_per_s` is the throughput.
  *
  * `Ops` gives the allocation calls: plain malloc/free-like calls or C++
@@ -30,7 +31,7 @@
 
 namespace handoff {
 
-constexpr int kSlots = 1000;          // working set per lane
+constexpr int kSlots = 5000;          // working set per lane
 constexpr int kExchangeSlots = 4096;  // shared between all lanes
 constexpr size_t kMinSize = 10, kMaxSize = 1000;
 
@@ -123,8 +124,12 @@ template <class Ops>
 int main(int argc, char** argv, const char* name) {
   double scale = bench_scale(argc, argv);
   int nt = bench_threads(2, 1);
-  long total_steps = bench_scaled(60000000, scale, 1000);
-  long steps_per_round = 20000;  // ~2 ms of work per thread lifetime
+  long total_steps = bench_scaled(30000000, scale, 1000);
+  // each slot replaced ~20 times per thread lifetime, but at least 8
+  // hand-offs per lane when the work is small or the lanes many
+  long steps_per_round = total_steps / nt / 8;
+  if (steps_per_round > 100000) steps_per_round = 100000;
+  if (steps_per_round < 1000) steps_per_round = 1000;
   long rounds = total_steps / steps_per_round / nt;
   if (rounds < 1) rounds = 1;
 
