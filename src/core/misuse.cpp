@@ -1,5 +1,8 @@
 #include "core/misuse.hpp"
 
+#include <atomic>
+#include <cstdint>
+
 #include "core/alloc.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
@@ -38,7 +41,11 @@ void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* wh
   if (!page->in_use) misuse(what, "a block whose page is free (double free?)", p);
   std::size_t offset =
       static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
-  if (offset % page->block_size != 0 || offset / page->block_size >= page->reserved)
+  // The owner may be extending the page meanwhile (page_extend stores
+  // `reserved` atomically): a relaxed atomic load, a plain mov on x86-64.
+  std::uint32_t reserved =
+      std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
+  if (offset % page->block_size != 0 || offset / page->block_size >= reserved)
     misuse(what, "a pointer into the middle of a block (interior or unaligned)", p);
   // The freed key, confirmed on the owner's lists (only the owner may walk them).
   if (seg->owner == heap && *freed_key_slot(page, const_cast<void*>(p)) == kFreedKey &&
