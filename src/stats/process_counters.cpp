@@ -87,10 +87,12 @@ RareWords read_rare(const ProcessShard& s, bool allocated_side) {
     }
     RareWords w;
     if (allocated_side) {
-      w = {s.allocated[kHugeBucket].load(std::memory_order_acquire), s.huge_bytes_allocated.load(std::memory_order_acquire),
+      w = {s.allocated[kHugeBucket].load(std::memory_order_acquire),
+           s.huge_bytes_allocated.load(std::memory_order_acquire),
            s.grown.load(std::memory_order_acquire)};
     } else {
-      w = {s.freed[kHugeBucket].load(std::memory_order_acquire), s.huge_bytes_freed.load(std::memory_order_acquire),
+      w = {s.freed[kHugeBucket].load(std::memory_order_acquire),
+           s.huge_bytes_freed.load(std::memory_order_acquire),
            s.shrunk.load(std::memory_order_acquire)};
     }
     // Acquire loads (plain movs on x86-64) pair with bump's release stores
