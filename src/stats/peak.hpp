@@ -13,6 +13,8 @@
 // shard that has not written since a reset() re-bases on its next event.
 #pragma once
 
+#include <bop/stats.hpp>
+
 #include <atomic>
 #include <cstdint>
 
@@ -76,6 +78,25 @@ inline void track(Shard& s, Totals t, std::int64_t delta, Unfolded unfolded) {
   }
   if (pending >= kFoldBytes || pending <= -kFoldBytes) [[unlikely]]
     fold(s, t, unfolded);
+}
+
+// The snapshot both recorders report, from their shards' sums (any type with
+// the four counters and best_unfolded_high) and the reset baselines: counts
+// since the reset, and a peak at least the current memory, raised by the
+// highest unfolded candidate of a shard.
+template <class Sums>
+AllocationStats snapshot_from(const Sums& sums, std::uint64_t base_n, std::uint64_t base_bytes,
+                              std::uint64_t peak) noexcept {
+  AllocationStats out;
+  out.allocations = sums.allocations - base_n;
+  out.deallocations = sums.deallocations - base_n;
+  out.bytes_allocated = sums.bytes_allocated - base_bytes;
+  out.bytes_deallocated = sums.bytes_deallocated - base_bytes;
+  out.current_memory = sums.bytes_allocated - sums.bytes_deallocated;
+  if (sums.best_unfolded_high > 0 && static_cast<std::uint64_t>(sums.best_unfolded_high) > peak)
+    peak = static_cast<std::uint64_t>(sums.best_unfolded_high);
+  out.peak_memory = peak > out.current_memory ? peak : out.current_memory;
+  return out;
 }
 
 }  // namespace bop::stats::peak

@@ -224,16 +224,7 @@ AllocationStats process_snapshot() noexcept {
   std::uint64_t peak = g_peak.load(kRelaxed);
   g_snapshot_lock.unlock();
 
-  AllocationStats out;
-  out.allocations = sums.allocations - base_n;
-  out.deallocations = sums.deallocations - base_n;
-  out.bytes_allocated = sums.bytes_allocated - base_bytes;
-  out.bytes_deallocated = sums.bytes_deallocated - base_bytes;
-  out.current_memory = sums.bytes_allocated - sums.bytes_deallocated;
-  if (sums.best_unfolded_high > 0 && static_cast<std::uint64_t>(sums.best_unfolded_high) > peak)
-    peak = static_cast<std::uint64_t>(sums.best_unfolded_high);
-  out.peak_memory = peak > out.current_memory ? peak : out.current_memory;
-  return out;
+  return peak::snapshot_from(sums, base_n, base_bytes, peak);
 }
 
 void process_reset() noexcept {

@@ -107,16 +107,7 @@ AllocationStats StatsRecorder::snapshot() const noexcept {
   std::uint64_t peak = peak_.load(kRelaxed);
   spin_unlock(snapshot_lock_);
 
-  AllocationStats out;
-  out.allocations = sums.allocations - base_n;
-  out.deallocations = sums.deallocations - base_n;
-  out.bytes_allocated = sums.bytes_allocated - base_bytes;
-  out.bytes_deallocated = sums.bytes_deallocated - base_bytes;
-  out.current_memory = sums.bytes_allocated - sums.bytes_deallocated;
-  if (sums.best_unfolded_high > 0 && static_cast<std::uint64_t>(sums.best_unfolded_high) > peak)
-    peak = static_cast<std::uint64_t>(sums.best_unfolded_high);
-  out.peak_memory = peak > out.current_memory ? peak : out.current_memory;
-  return out;
+  return stats::peak::snapshot_from(sums, base_n, base_bytes, peak);
 }
 
 void StatsRecorder::reset() noexcept {
