@@ -32,6 +32,10 @@ struct Options {
   std::uint32_t stats_interval_ms = 0;  // timeline period (0: no timeline)
 };
 
-extern Options g_options;
+// Hidden on the declaration too: the library is built -fvisibility=hidden,
+// but that applies to definitions only, so without it every use went through
+// the GOT (a load, then the test); now the stats test on the malloc/free fast
+// paths is one rip-relative compare (callgrind: 2 instructions per pair).
+[[gnu::visibility("hidden")]] extern Options g_options;
 
 }  // namespace bop::core

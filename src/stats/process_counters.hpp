@@ -52,10 +52,12 @@ struct alignas(64) ProcessShard {
 
 // Shards 0..kStatsShards-1 belong to the heap of that index; the last one is
 // shared by heap-less and surplus threads (written under a lock).
-extern ProcessShard g_shards[detail::kStatsShards + 1];
-extern std::atomic<std::uint32_t> g_epoch;
-extern std::atomic<std::int64_t> g_folded;
-extern std::atomic<std::uint64_t> g_peak;
+// Hidden on the declarations (see core::g_options): direct rip-relative
+// addressing on the counted fast paths instead of a GOT load.
+[[gnu::visibility("hidden")]] extern ProcessShard g_shards[detail::kStatsShards + 1];
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint32_t> g_epoch;
+[[gnu::visibility("hidden")]] extern std::atomic<std::int64_t> g_folded;
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t> g_peak;
 
 inline peak::Totals process_totals() noexcept {
   return {g_folded, g_peak, g_epoch};
