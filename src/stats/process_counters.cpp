@@ -31,21 +31,6 @@ std::int64_t unfolded_total() {
   return sum;
 }
 
-// Writer side of a shard's sequence bracket, for the multi-word events.
-class SeqWrite {
- public:
-  explicit SeqWrite(ProcessShard& s) : s_(s), seq_(s.seq.load(kRelaxed)) {
-    // No fence: every word written inside the bracket is a release store
-    // (bump), so a reader that sees one of them sees the odd sequence too.
-    s_.seq.store(seq_ + 1, kRelaxed);
-  }
-  ~SeqWrite() { s_.seq.store(seq_ + 2, std::memory_order_release); }
-
- private:
-  ProcessShard& s_;
-  std::uint64_t seq_;
-};
-
 // The calling thread's shard, locked when it is the shared one.
 class ShardAccess {
  public:
@@ -167,7 +152,7 @@ void* record_alloc_slow(void* p) noexcept {
   {
     ShardAccess access;
     ProcessShard& s = access.shard();
-    SeqWrite bracket(s);
+    SeqWrite bracket(s.seq);
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_allocated, block.usable);
     // As record_alloc_in, but the stack walk waits until the lock is let go.
     bump(s.allocated[block.bucket]);
@@ -189,7 +174,7 @@ void counted_free_slow(void* p) noexcept {
   {
     ShardAccess access;
     ProcessShard& s = access.shard();
-    SeqWrite bracket(s);
+    SeqWrite bracket(s.seq);
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_freed, block.usable);
     bump(s.freed[block.bucket]);
     peak::resync_epoch(s, process_totals());
@@ -203,7 +188,7 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
   if (usable != old_usable) {
     ShardAccess access;
     ProcessShard& s = access.shard();
-    SeqWrite bracket(s);
+    SeqWrite bracket(s.seq);
     if (usable > old_usable)
       bump(s.grown, usable - old_usable);
     else

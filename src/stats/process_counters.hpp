@@ -24,6 +24,7 @@
 
 #include "core/alloc.hpp"
 #include "stats/peak.hpp"
+#include "stats/seqlock.hpp"
 
 namespace bop::stats {
 
@@ -61,12 +62,6 @@ struct alignas(64) ProcessShard {
 
 inline peak::Totals process_totals() noexcept {
   return {g_folded, g_peak, g_epoch};
-}
-
-// Single-writer increment (release: a later free on another thread that a
-// snapshot sees implies this store is seen too).
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {
-  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_release);
 }
 
 // Out of line, rare: a new high-water mark of the shard (or its first event

@@ -7,6 +7,7 @@
 
 #include "core/heap.hpp"
 #include "stats/peak.hpp"
+#include "stats/seqlock.hpp"
 #include "stats/thread_shard.hpp"
 
 namespace bop::detail {
@@ -17,29 +18,8 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 void spin_lock(std::atomic<bool>& lock) noexcept;
 void spin_unlock(std::atomic<bool>& lock) noexcept;
 
-// Single-writer increment: the shard's owner is the only thread storing here.
-// A release store (a plain mov on x86-64, like a relaxed one): a reader whose
-// acquire load sees this value also sees the odd sequence number stored
-// before it, so read_pair retries.  This is the seqlock's ordering written on
-// the variables themselves instead of a standalone fence, which
-// ThreadSanitizer cannot model (g++ -fsanitize=thread warns about it).
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
-  counter.store(counter.load(kRelaxed) + by, std::memory_order_release);
-}
-
-// Writer side of a shard's sequence lock: odd while the shard is mid-update.
-// The counters' release stores (bump) keep the odd store ahead of them.
-class ShardWrite {
- public:
-  explicit ShardWrite(StatsShard& shard) : shard_(shard), seq_(shard.seq.load(kRelaxed)) {
-    shard_.seq.store(seq_ + 1, kRelaxed);
-  }
-  ~ShardWrite() { shard_.seq.store(seq_ + 2, std::memory_order_release); }
-
- private:
-  StatsShard& shard_;
-  std::uint64_t seq_;
-};
+using stats::bump;  // seqlock.hpp: the shards' single-writer increments and brackets
+using stats::SeqWrite;
 
 }  // namespace recorder_detail
 
@@ -57,7 +37,7 @@ struct StatsRecorderAccess {
     if (shared) [[unlikely]]
       spin_lock(r.shared_lock_);
     {
-      ShardWrite bracket(shard);
+      SeqWrite bracket(shard.seq);
       stats::peak::resync_epoch(shard, totals(r));
       std::int64_t delta = update(shard);
       stats::peak::track(shard, totals(r), delta, [&r] { return unfolded_total(r); });
@@ -83,7 +63,7 @@ struct StatsRecorderAccess {
     StatsShard& s = r.shards_[index];
     std::int64_t pending;
     {
-      ShardWrite bracket(s);
+      SeqWrite bracket(s.seq);
       pending = s.pending.load(kRelaxed) + update(s);
       s.pending.store(pending, kRelaxed);
       if (pending > s.pending_max.load(kRelaxed)) {
