@@ -22,9 +22,8 @@ extern "C" {
 
 #define BOP_EXPORT __attribute__((visibility("default")))
 
-/* Allocate `size` bytes, 16-aligned (8-aligned for sizes up to 8).  size 0
- * returns a unique pointer that bop_dealloc accepts.  NULL + ENOMEM on
- * failure. */
+/* Allocate `size` bytes, 16-aligned.  size 0 returns a unique pointer that
+ * bop_dealloc accepts.  NULL + ENOMEM on failure. */
 BOP_EXPORT void* bop_alloc(size_t size) BOP_NOEXCEPT __attribute__((malloc, alloc_size(1)));
 
 /* Like bop_alloc, but the memory is zero.  Memory known to be fresh from the

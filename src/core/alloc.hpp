@@ -42,7 +42,7 @@ inline void* page_pop(Page* page, Block* b, std::size_t size) {
   check_link(page, b, next);
   page->free = next;
   page->used++;
-  clear_freed_key(page, b);  // after reading the link: for 8-byte blocks it is the same word
+  clear_freed_key(b);
   if constexpr (kZero) {
     // Blocks threaded from fresh OS memory are zero but for their link word.
     if (page->free_is_zero)
@@ -105,8 +105,7 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   }
   if constexpr (kChecked && !kUnchecked) return checked_alloc(size, alignment);
   if (alignment <= 16) {
-    // Every class from 16 bytes up is 16-aligned; only the 8-byte one is not.
-    if (alignment == 16 && size <= 8) size = 16;
+    // Every class is 16-aligned.
     return alloc<kZero, kUnchecked>(size);
   }
   unsigned cls = aligned_class(size, alignment);
@@ -130,7 +129,7 @@ inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
     // marked freed leaves through a tail call, so this path keeps no frame.
     if (free_is_suspect(page, b)) return free_suspect(heap, seg, b);
   }
-  mark_freed(page, b);
+  mark_freed(b);
   block_set_next(b, page->local_free);
   page->local_free = b;
   if (BOP_UNLIKELY(--page->used <= 0)) {  // empty, or was full
@@ -173,8 +172,8 @@ inline std::size_t usable_size(const void* p) noexcept {
 }
 
 // Resizes keeping `alignment` (0 = default).  In place while the new size
-// fits the block and does not waste more than half of it; huge blocks grow
-// and shrink by mremap.
+// fits the block and does not waste more than half of it (or no smaller
+// class exists); huge blocks grow and shrink by mremap.
 inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (alignment != 0 && (alignment & (alignment - 1)) != 0) {
     errno = EINVAL;
@@ -195,7 +194,7 @@ inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexce
   } else {
     old_size = seg->page_of(p)->block_size;
     bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
-    if (size <= old_size && size >= old_size / 2 && aligned) return p;
+    if (size <= old_size && realloc_keeps_block(size, old_size) && aligned) return p;
   }
   void* q;
   if (size > kLargeBlockMax && size > old_size && alignment <= kMaxNaturalAlign) {

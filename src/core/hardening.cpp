@@ -164,8 +164,7 @@ std::size_t huge_block_size_checked(const Segment* seg, const char* p) noexcept 
 // (kClassCount: a huge block): what a sized free must match.
 unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
   std::size_t internal = size + kCheckedOverhead;
-  if (alignment <= 16) {
-    if (alignment == 16 && internal <= 8) internal = 16;
+  if (alignment <= 16) {  // every class is 16-aligned
     return internal <= kLargeBlockMax ? size_to_class(internal) : kClassCount;
   }
   return aligned_class(internal, alignment);
@@ -210,7 +209,7 @@ void checked_verify_free_page(const Page* page, const char* start) noexcept {
   // Every block is free: zero past its link word and its freed key.  (The
   // page's class and carve count still describe its last use.)
   std::size_t block_size = kClassSize[page->size_class];
-  std::size_t skip = std::size_t{page->key_word + 1u} * 8;
+  constexpr std::size_t skip = (kFreedKeyWord + 1) * 8;
   for (std::uint32_t i = 0; i < page->reserved; ++i) {
     const char* b = start + std::size_t{i} * block_size;
     for (std::size_t j = skip; j < block_size; j += 8) {
@@ -266,7 +265,7 @@ void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
     Page* page = seg->page_of(p);
     // A freed block (zeroed, then marked) freed again by a thread that may
     // not walk the owner's lists: its mark and its cleared size tell.
-    if (*freed_key_slot(page, b) == kFreedKey && stored_size(b, page->block_size) == 0)
+    if (*freed_key_slot(b) == kFreedKey && stored_size(b, page->block_size) == 0)
       fatal("double free", p);
     std::size_t n = page_block_size_checked(b, page->block_size);
     check_sized(p, size, alignment, n, page->size_class);
@@ -313,7 +312,7 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
       std::size_t block_size = seg->page_of(p)->block_size;
       std::size_t internal = size + kCheckedOverhead;
       bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
-      if (internal <= block_size && internal >= block_size / 2 && aligned) {
+      if (internal <= block_size && realloc_keeps_block(internal, block_size) && aligned) {
         char* b = static_cast<char*>(p);
         std::size_t end = block_size - kTailBytes;
         std::memset(b + min_size(size, old_size), 0, end - min_size(size, old_size));

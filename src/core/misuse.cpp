@@ -48,7 +48,7 @@ void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* wh
   if (offset % page->block_size != 0 || offset / page->block_size >= reserved)
     misuse(what, "a pointer into the middle of a block (interior or unaligned)", p);
   // The freed key, confirmed on the owner's lists (only the owner may walk them).
-  if (seg->owner == heap && *freed_key_slot(page, const_cast<void*>(p)) == kFreedKey &&
+  if (seg->owner == heap && *freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
       on_free_list(page, static_cast<const Block*>(p)))
     misuse(what, "a freed block (double free or use after free)", p);
 }

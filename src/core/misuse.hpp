@@ -6,6 +6,7 @@
 // A detected misuse prints one "bop: <kind> (pointer 0x...)" line and aborts.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/types.hpp"
@@ -14,20 +15,21 @@
 
 namespace bop::core {
 
-// The word a local free writes into every block it frees, at the page's
-// key_word (the block's second word, which the free-list link leaves
+// The word a local free writes into every block it frees, at word
+// kFreedKeyWord (the block's second word, which the free-list link leaves
 // alone), and which the allocation that hands the block out again clears.
 // A free that finds it already there is almost surely a double free, even
-// with other frees in between; free_misuse confirms by walking the page's
-// free lists (a live block could hold the same value as data).  8-byte
-// blocks have no second word: their key_word is 0, so the link overwrites
-// the key right away and only the slow paths catch their double frees.
-// A sign-extended 32-bit immediate: the test and the store are one
-// instruction each.
+// with other frees in between; free_suspect confirms by walking the page's
+// free lists (a live block could hold the same value as data).  Every class
+// has a second word (the smallest is 16 bytes, size_classes.hpp), so the
+// offset is a constant: the test, the mark and the clear are one
+// instruction each, addressing the block directly.  A sign-extended 32-bit
+// immediate, for the same reason.
 inline constexpr std::uint64_t kFreedKey = 0xFFFFFFFFB0FFBEEFull;
+inline constexpr std::size_t kFreedKeyWord = 1;
 
-inline std::uint64_t* freed_key_slot(const Page* page, void* b) {
-  return static_cast<std::uint64_t*>(b) + page->key_word;  // an indexed address: no add
+inline std::uint64_t* freed_key_slot(void* b) {
+  return static_cast<std::uint64_t*>(b) + kFreedKeyWord;
 }
 
 // Out of line: a local free whose pointer is misaligned for its class or
@@ -41,17 +43,17 @@ inline std::uint64_t* freed_key_slot(const Page* page, void* b) {
 // block already marked freed is probably a double free.
 inline bool free_is_suspect(const Page* page, Block* b) noexcept {
   return BOP_MISUSE_UNLIKELY((reinterpret_cast<std::uintptr_t>(b) & page->align_mask) != 0) ||
-         BOP_MISUSE_UNLIKELY(*freed_key_slot(page, b) == kFreedKey);
+         BOP_MISUSE_UNLIKELY(*freed_key_slot(b) == kFreedKey);
 }
 
-inline void mark_freed(const Page* page, Block* b) noexcept {
-  *freed_key_slot(page, b) = kFreedKey;
+inline void mark_freed(Block* b) noexcept {
+  *freed_key_slot(b) = kFreedKey;
 }
 
 // The allocation side: a block handed out carries no freed key, so freeing
 // it once is never mistaken for a double free.
-inline void clear_freed_key(const Page* page, Block* b) noexcept {
-  *freed_key_slot(page, b) = 0;
+inline void clear_freed_key(Block* b) noexcept {
+  *freed_key_slot(b) = 0;
 }
 
 // Slow-path validation of a pointer about to be freed (by another thread

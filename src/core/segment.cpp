@@ -208,7 +208,6 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->in_use = true;
   page->free_is_zero = false;
   page->sampled.store(0, std::memory_order_relaxed);
-  page->key_word = size >= 16 ? 1 : 0;
   page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
   page->next = page->prev = nullptr;
   return page;

@@ -51,7 +51,6 @@ struct alignas(64) Page {
   // else its offset / 8 + 1, 0xFFFF several), so frees of other blocks skip
   // the sampler's lock.  Written under that lock, read without it.
   std::atomic<std::uint16_t> sampled;
-  std::uint8_t key_word;      // where frees mark a block freed (misuse.hpp): word 1 (0: 8 B)
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   std::uint32_t align_mask;   // every block start has these address bits clear (misuse.hpp)
   Page* next;                 // class queue, full list or purge queue

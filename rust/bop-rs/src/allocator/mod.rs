@@ -30,15 +30,14 @@ pub use stats::{AllocationStats, BopStatsAllocator};
 
 pub mod utils;
 
-/// The alignment every plain bop block of at least 16 bytes has (blocks of up
-/// to 8 bytes are 8-aligned): a Layout asking no more than this, and no more
-/// than its size, is served by the plain entry points, which skip the
-/// alignment checks.
+/// The alignment every plain bop block has, whatever its size: a Layout
+/// asking no more than this is served by the plain entry points, which skip
+/// the alignment checks.
 const PLAIN_ALIGN: usize = 16;
 
 #[inline(always)]
-fn plain(align: usize, size: usize) -> bool {
-    align <= PLAIN_ALIGN && align <= size
+fn plain(align: usize) -> bool {
+    align <= PLAIN_ALIGN
 }
 
 /// bop as a Rust global allocator.
@@ -63,7 +62,7 @@ pub struct BopAllocator;
 unsafe impl GlobalAlloc for BopAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(layout.align(), layout.size()) {
+        if plain(layout.align()) {
             ffi::bop_alloc(layout.size()) as *mut u8
         } else {
             ffi::bop_alloc_aligned(layout.align(), layout.size()) as *mut u8
@@ -72,7 +71,7 @@ unsafe impl GlobalAlloc for BopAllocator {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(layout.align(), layout.size()) {
+        if plain(layout.align()) {
             ffi::bop_zalloc(layout.size()) as *mut u8
         } else {
             ffi::bop_zalloc_aligned(layout.align(), layout.size()) as *mut u8
@@ -86,7 +85,7 @@ unsafe impl GlobalAlloc for BopAllocator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if plain(layout.align(), new_size) {
+        if plain(layout.align()) {
             ffi::bop_realloc(ptr as *mut c_void, new_size) as *mut u8
         } else {
             ffi::bop_realloc_aligned(ptr as *mut c_void, layout.align(), new_size) as *mut u8

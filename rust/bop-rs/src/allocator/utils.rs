@@ -25,9 +25,8 @@ use std::os::raw::c_void;
 
 use crate::ffi;
 
-/// Allocates `size` bytes, 16-aligned (8-aligned for sizes up to 8). Size 0
-/// returns a unique pointer that [`dealloc`] accepts. Null when memory runs
-/// out.
+/// Allocates `size` bytes, 16-aligned. Size 0 returns a unique pointer that
+/// [`dealloc`] accepts. Null when memory runs out.
 ///
 /// # Safety
 /// The block must be freed exactly once, with [`dealloc`] or
