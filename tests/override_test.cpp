@@ -136,13 +136,13 @@ TEST(Override, MallocFamilyIsBop) {
 }
 
 // malloc, calloc and operator new return 16-byte aligned blocks for every
-// size above 8 (glibc's guarantee, and bop.h's), 8 for smaller sizes.
+// size (glibc's guarantee, and bop.h's: the smallest class is 16 bytes).
 TEST(Override, SmallBlocksAre16Aligned) {
   std::vector<void*> blocks;
   int misaligned = 0;
   std::size_t first_bad = 0;
   for (std::size_t s = 1; s <= 512; ++s) {
-    std::size_t want = s <= 8 ? 8 : 16;
+    constexpr std::size_t want = 16;
     for (int i = 0; i < 4; ++i) {
       void* m = std::malloc(s);
       void* c = std::calloc(1, s);
