@@ -1,5 +1,8 @@
 #include "core/hardening.hpp"
 
+#include <array>
+#include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -103,27 +106,66 @@ bool was_huge_unmapped(const void* p) noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Canaries.
+// Canaries.  A live page block of request n: byte n is 0, bytes n+1 .. n+16
+// (clipped to the tail) hold kCanaryPattern, the last 4 bytes hold n, and
+// every other byte past n is zero.  A free block is zero everywhere but its
+// link and freed-key words.  Both layouts are kept by touching only
+// [0, n + 17) and the tail, never the whole block: the cost of a free follows
+// what the program could have written, not the block size.
 // ---------------------------------------------------------------------------
 std::size_t min_size(std::size_t a, std::size_t b) {
   return a < b ? a : b;
 }
 
-// Bytes [n, end): 0, then up to kPatternBytes pattern bytes; the rest stays zero.
-void write_canary(char* p, std::size_t n, std::size_t end) noexcept {
-  p[n] = 0;
-  std::size_t stop = min_size(end, n + 1 + kPatternBytes);
-  std::memset(p + n + 1, kCanaryPattern, stop - (n + 1));
+// The canary as it stands in memory: the zero byte, then the pattern.
+constexpr std::size_t kCanaryBytes = 1 + kPatternBytes;
+constexpr auto kCanary = [] {
+  std::array<unsigned char, kCanaryBytes> c{};
+  for (std::size_t i = 1; i < kCanaryBytes; ++i) c[i] = kCanaryPattern;
+  return c;
+}();
+
+// End of the canary of request n in a block whose canary area ends at `end`.
+std::size_t canary_stop(std::size_t n, std::size_t end) noexcept {
+  return min_size(end, n + kCanaryBytes);
 }
 
+std::uint64_t load8(const void* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// The first `len` (1..17) bytes of kCanary, at p.  From 8 bytes on: two or
+// three overlapping word stores, no loop.
+void write_canary_bytes(char* p, std::size_t len) noexcept {
+  if (len < 8) {
+    std::memcpy(p, kCanary.data(), len);
+    return;
+  }
+  std::memcpy(p, kCanary.data(), 8);
+  std::memcpy(p + len - 8, kCanary.data() + len - 8, 8);
+  if (len > 16) std::memcpy(p + 8, kCanary.data() + 8, 8);
+}
+
+// Bytes [n, stop): 0, then pattern bytes.
+void write_canary(char* p, std::size_t n, std::size_t end) noexcept {
+  write_canary_bytes(p + n, canary_stop(n, end) - n);
+}
+
+// The canary of request n as write_canary left it: two or three word
+// compares (overlapping loads, like write_canary_bytes' stores).  Bytes past
+// the pattern are not read: a write that skips the canary is caught when the
+// block's first line or sampled words are verified at reuse, or when its
+// page is verified whole.
 bool canary_intact(const char* p, std::size_t n, std::size_t end) noexcept {
-  if (p[n] != 0) return false;
-  std::size_t stop = min_size(end, n + 1 + kPatternBytes);
-  for (std::size_t i = n + 1; i < stop; ++i)
-    if (static_cast<unsigned char>(p[i]) != kCanaryPattern) return false;
-  for (std::size_t i = stop; i < end; ++i)
-    if (p[i] != 0) return false;
-  return true;
+  const char* c = p + n;
+  std::size_t len = canary_stop(n, end) - n;
+  const unsigned char* ref = kCanary.data();
+  if (len < 8) return std::memcmp(c, ref, len) == 0;
+  std::uint64_t diff = (load8(c) ^ load8(ref)) | (load8(c + len - 8) ^ load8(ref + len - 8));
+  if (len > 16) diff |= load8(c + 8) ^ load8(ref + 8);
+  return diff == 0;
 }
 
 std::uint32_t stored_size(const char* p, std::size_t block_size) noexcept {
@@ -145,12 +187,19 @@ std::size_t page_block_size_checked(const char* p, std::size_t block_size) noexc
   return n;
 }
 
+// Back to the free layout: zero what the request and its canary covered,
+// and the tail.  The rest of the block is zero already.
+void clear_page_block(char* p, std::size_t n, std::size_t block_size) noexcept {
+  std::memset(p, 0, canary_stop(n, block_size - kTailBytes));
+  set_stored_size(p, block_size, 0);
+}
+
 std::size_t huge_request(const Segment* seg) noexcept {
   return seg->requested - kCheckedOverhead;
 }
 
 std::size_t huge_canary_end(const Segment* seg) noexcept {
-  return min_size(seg->block_size, huge_request(seg) + 1 + kPatternBytes);
+  return canary_stop(huge_request(seg), seg->block_size);
 }
 
 std::size_t huge_block_size_checked(const Segment* seg, const char* p) noexcept {
@@ -170,27 +219,116 @@ unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
   return aligned_class(internal, alignment);
 }
 
-// Is p a live block bop handed out?  Aborts with the kind of misuse if not.
-void check_live(Heap* heap, Segment* seg, const void* p) noexcept {
-  if (!segment_is_registered(static_cast<const char*>(p) - 1)) {
-    if (was_huge_unmapped(p)) fatal("double free of a huge block", p);
-    fatal("free of a pointer bop did not allocate", p);
-  }
-  check_free(heap, seg, p);
+// ---------------------------------------------------------------------------
+// Block index without a division: for a class size d = odd << k, the
+// offset times the inverse of odd (mod 2^32), rotated right by k, is
+// offset / d when d divides the offset, and above 2^32 / d (so above any
+// page's block count) when it does not.  One multiply, one rotate, and the
+// caller's compare with `reserved` is the whole "start of a block" test.
+// ---------------------------------------------------------------------------
+struct ExactDivisor {
+  std::uint32_t inverse;
+  std::uint8_t shift;
+};
+
+constexpr std::uint32_t odd_inverse(std::uint32_t odd) {
+  std::uint32_t x = odd;  // correct to 3 bits; each Newton step doubles them
+  for (int i = 0; i < 4; ++i) x *= 2 - odd * x;
+  return x;
 }
 
-// Bytes of a block verified still zero when it is handed out again: all of
-// a small block, the start of a medium one (a full scan of 512 KiB blocks
-// would double the cost of every large allocation).
-constexpr std::size_t kVerifyMax = kSmallBlockMax;
+constexpr auto kExactDivisor = [] {
+  std::array<ExactDivisor, kClassCount> t{};
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    auto shift = static_cast<unsigned>(std::countr_zero(kClassSize[c]));
+    t[c] = {odd_inverse(kClassSize[c] >> shift), static_cast<std::uint8_t>(shift)};
+  }
+  return t;
+}();
+// Every class: multiples map to their index, the offsets between them far
+// past any block count.
+static_assert([] {
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    std::uint32_t d = kClassSize[c];
+    ExactDivisor e = kExactDivisor[c];
+    std::uint32_t blocks = static_cast<std::uint32_t>((std::size_t{1} << kMediumPageShift) / d);
+    for (std::uint32_t i = 0; i < blocks; i += 1 + blocks / 64) {
+      if (std::rotr(i * d * e.inverse, e.shift) != i) return false;
+      for (std::uint32_t off : {1u, 4u, d / 2, d - 1})
+        if (std::rotr((i * d + off) * e.inverse, e.shift) <= blocks) return false;
+    }
+  }
+  return true;
+}());
+static_assert((kLargeBlockMax << 1) <= ~std::uint32_t{0}, "page offsets fit 32 bits");
 
-// Zeroed memory past the first word (where a free list link sat), or abort.
+// offset / block size if the offset is a multiple of it, else a value
+// larger than any block count.
+std::uint32_t block_index(const Page* page, std::size_t offset) noexcept {
+  ExactDivisor d = kExactDivisor[page->size_class];
+  return std::rotr(static_cast<std::uint32_t>(offset) * d.inverse, d.shift);
+}
+
+// ---------------------------------------------------------------------------
+// Validation of a pointer about to be freed or reallocated.
+// ---------------------------------------------------------------------------
+
+// Is p a block of a segment bop mapped?  Aborts with the kind of misuse if
+// not (before anything is read from its header).
+void check_registered(const void* p) noexcept {
+  // segment_of maps p - 1: a pointer at a segment's very start belongs to
+  // the segment before it, which is what the registry is asked about.
+  if (segment_is_registered(static_cast<const char*>(p) - 1)) return;
+  if (was_huge_unmapped(p)) fatal("double free of a huge block", p);
+  fatal("free of a pointer bop did not allocate", p);
+}
+
+void check_huge_live(const Segment* seg, const void* p) noexcept {
+  if (seg->owner != nullptr || reinterpret_cast<const char*>(seg) + seg->block_offset != p)
+    fatal("invalid free of a huge block (interior pointer?)", p);
+  if (seg->huge_freed) fatal("double free of a huge block", p);
+}
+
+// p (registered, in a small or medium segment) is the start of a live block
+// of `page`; returns its request size (canary checked).
+std::size_t check_page_block_live(Heap* heap, Segment* seg, Page* page, char* p) noexcept {
+  (void)heap;  // every block has a freed-key word: no walk of the owner's lists needed
+  if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
+  // Another thread may be extending the page (page_extend): `reserved` only
+  // grows while the page is in use, so any value read covers a live block.
+  std::uint32_t reserved =
+      std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
+  if (block_index(page, static_cast<std::size_t>(p - seg->page_start(page))) >= reserved)
+    fatal("free of a pointer that is not the start of a block", p);
+  // A freed block (zeroed, then marked) freed again, also by a thread that
+  // may not walk the owner's lists: its mark and its cleared size tell.
+  std::size_t block_size = page->block_size;
+  if (*freed_key_slot(p) == kFreedKey && stored_size(p, block_size) == 0)
+    fatal("double free", p);
+  return page_block_size_checked(p, block_size);
+}
+
+// Bytes of a block verified still zero when it is handed out again: its
+// first cache line (past the link word) and sampled words (the middle and
+// the last word, which covers the tail).  A write after free elsewhere is
+// caught when the page's blocks are verified whole (page release or reuse).
+constexpr std::size_t kVerifyLine = 64;
+
 void check_still_zero(const char* p, std::size_t block_size) noexcept {
-  for (std::size_t i = 8; i < min_size(block_size, kVerifyMax); i += 8) {
+  std::uint64_t any = 0;
+  std::size_t line = min_size(block_size, kVerifyLine);
+  for (std::size_t i = 8; i < line; i += 8) {
     std::uint64_t w;
     std::memcpy(&w, p + i, 8);
-    if (w != 0) fatal("write after free (a freed block was modified before its reuse)", p);
+    any |= w;
   }
+  if (block_size > kVerifyLine) {
+    std::uint64_t mid, last;
+    std::memcpy(&mid, p + (block_size / 2 & ~std::size_t{7}), 8);
+    std::memcpy(&last, p + block_size - 8, 8);
+    any |= mid | last;
+  }
+  if (any != 0) fatal("write after free (a freed block was modified before its reuse)", p);
 }
 
 void check_sized(const void* p, std::size_t size, std::size_t alignment, std::size_t n,
@@ -212,11 +350,13 @@ void checked_verify_free_page(const Page* page, const char* start) noexcept {
   constexpr std::size_t skip = (kFreedKeyWord + 1) * 8;
   for (std::uint32_t i = 0; i < page->reserved; ++i) {
     const char* b = start + std::size_t{i} * block_size;
+    std::uint64_t any = 0;
     for (std::size_t j = skip; j < block_size; j += 8) {
       std::uint64_t w;
       std::memcpy(&w, b + j, 8);
-      if (w != 0) fatal("write after free (a freed block was modified)", b);
+      any |= w;
     }
+    if (any != 0) fatal("write after free (a freed block was modified)", b);
   }
 }
 
@@ -227,11 +367,11 @@ void checked_note_huge_unmapped(const void* block) noexcept {
 }
 
 void* checked_alloc(std::size_t size, std::size_t alignment) noexcept {
-  if (size == 0 && alignment <= kZeroSlot) {
+  if (BOP_UNLIKELY(size == 0) && alignment <= kZeroSlot) {
     if (void* p = zero_alloc()) return p;
     size = 1;
   }
-  if (size > (std::size_t{1} << 47)) {
+  if (BOP_UNLIKELY(size > (std::size_t{1} << 47))) {
     errno = ENOMEM;
     return nullptr;
   }
@@ -240,14 +380,14 @@ void* checked_alloc(std::size_t size, std::size_t alignment) noexcept {
                                               : alloc_aligned<false, true>(alignment, internal));
   if (p == nullptr) return nullptr;
   Segment* seg = segment_of(p);
-  if (seg->kind == SegmentKind::kHuge) {
+  if (BOP_UNLIKELY(seg->kind == SegmentKind::kHuge)) {
     // A fresh mapping (huge blocks are not cached in checked builds): zero.
     write_canary(p, size, huge_canary_end(seg));
     return p;
   }
   std::size_t block_size = seg->page_of(p)->block_size;
   check_still_zero(p, block_size);
-  std::memset(p, 0, 8);
+  std::memset(p, 0, 8);  // the free-list link
   write_canary(p, size, block_size - kTailBytes);
   set_stored_size(p, block_size, size);
   return p;
@@ -255,23 +395,25 @@ void* checked_alloc(std::size_t size, std::size_t alignment) noexcept {
 
 void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (p == nullptr) return;
-  if (is_zero_block(p)) return zero_free(p, size);
+  if (BOP_UNLIKELY(is_zero_block(p))) return zero_free(p, size);
+  check_registered(p);
   Segment* seg = segment_of(p);
-  check_live(tl_heap, seg, p);
   char* b = static_cast<char*>(p);
-  if (seg->kind == SegmentKind::kHuge) {
+  Heap* heap = tl_heap;
+  if (BOP_UNLIKELY(seg->kind == SegmentKind::kHuge)) {
+    check_huge_live(seg, p);
     check_sized(p, size, alignment, huge_block_size_checked(seg, b), kClassCount);
-  } else {
-    Page* page = seg->page_of(p);
-    // A freed block (zeroed, then marked) freed again by a thread that may
-    // not walk the owner's lists: its mark and its cleared size tell.
-    if (*freed_key_slot(b) == kFreedKey && stored_size(b, page->block_size) == 0)
-      fatal("double free", p);
-    std::size_t n = page_block_size_checked(b, page->block_size);
-    check_sized(p, size, alignment, n, page->size_class);
-    std::memset(b, 0, page->block_size);  // reads after free see zeros; reuse verifies them
+    return free_slow(heap, seg, p);
   }
-  dealloc</*kUnchecked=*/true>(p);
+  Page* page = seg->page_of(p);
+  std::size_t n = check_page_block_live(heap, seg, page, b);
+  check_sized(p, size, alignment, n, page->size_class);
+  clear_page_block(b, n, page->block_size);  // reads after free see zeros; reuse verifies them
+  // The block is validated and zeroed (no freed key): the owner's push
+  // skips free_to_page's misuse test.
+  if (BOP_LIKELY(seg->owner == heap))
+    return free_to_page</*kCheck=*/false>(heap, seg, static_cast<Block*>(p));
+  free_slow(heap, seg, p);
 }
 
 std::size_t checked_usable_size(const void* p) noexcept {
@@ -288,34 +430,40 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
   if (p == nullptr) return checked_alloc(size, alignment);
   std::size_t old_size = 0;
   if (!is_zero_block(p)) {
+    check_registered(p);
     Segment* seg = segment_of(p);
-    check_live(tl_heap, seg, p);
-    old_size = checked_usable_size(p);
-    if (seg->kind == SegmentKind::kHuge && size > kLargeBlockMax / 2 &&
-        alignment <= seg->block_align) {
-      // Grows or shrinks by mremap, as in the default build: the canary
-      // moves to the new end.
-      char* b = static_cast<char*>(p);
-      std::memset(b + old_size, 0, huge_canary_end(seg) - old_size);
-      char* q = static_cast<char*>(huge_realloc(seg, p, size + kCheckedOverhead, alignment));
-      if (q == nullptr) {  // p stays as it was
-        seg->requested = old_size + kCheckedOverhead;
-        write_canary(b, old_size, huge_canary_end(seg));
-        return nullptr;
+    char* b = static_cast<char*>(p);
+    if (seg->kind == SegmentKind::kHuge) {
+      check_huge_live(seg, p);
+      old_size = huge_block_size_checked(seg, b);
+      if (size > kLargeBlockMax / 2 && alignment <= seg->block_align) {
+        // Grows or shrinks by mremap, as in the default build: the canary
+        // moves to the new end.
+        std::memset(b + old_size, 0, huge_canary_end(seg) - old_size);
+        char* q = static_cast<char*>(huge_realloc(seg, p, size + kCheckedOverhead, alignment));
+        if (q == nullptr) {  // p stays as it was
+          seg->requested = old_size + kCheckedOverhead;
+          write_canary(b, old_size, huge_canary_end(seg));
+          return nullptr;
+        }
+        write_canary(q, size, huge_canary_end(segment_of(q)));
+        return q;
       }
-      write_canary(q, size, huge_canary_end(segment_of(q)));
-      return q;
-    }
-    if (seg->kind != SegmentKind::kHuge && size != 0) {
+    } else {
+      Page* page = seg->page_of(p);
+      old_size = check_page_block_live(tl_heap, seg, page, b);
       // In place while the request still fits the block and uses half of it,
-      // as in the default build; only the canary moves.
-      std::size_t block_size = seg->page_of(p)->block_size;
+      // as in the default build; only the canary moves.  Zeroing from the
+      // smaller size to the old canary's end restores the layout: shrinking
+      // clears the dropped bytes, growing only the old canary.
+      std::size_t block_size = page->block_size;
       std::size_t internal = size + kCheckedOverhead;
       bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
-      if (internal <= block_size && realloc_keeps_block(internal, block_size) && aligned) {
-        char* b = static_cast<char*>(p);
+      if (size != 0 && internal <= block_size && realloc_keeps_block(internal, block_size) &&
+          aligned) {
         std::size_t end = block_size - kTailBytes;
-        std::memset(b + min_size(size, old_size), 0, end - min_size(size, old_size));
+        std::size_t from = min_size(size, old_size);
+        std::memset(b + from, 0, canary_stop(old_size, end) - from);
         write_canary(b, size, end);
         set_stored_size(b, block_size, size);
         return p;

@@ -97,7 +97,7 @@ void page_extend(Page* page) noexcept {
   block_set_next(reinterpret_cast<Block*>(start + (n - 1) * size), nullptr);
   page->free = reinterpret_cast<Block*>(start);
   // An atomic store (a plain mov on x86-64): checked builds read `reserved`
-  // from other threads (check_free of a cross-thread free) while we extend.
+  // from other threads (hardening.cpp's check of a cross-thread free) while we extend.
   std::atomic_ref<std::uint32_t>(page->reserved)
       .store(page->reserved + n, std::memory_order_relaxed);
   page->free_is_zero = page->is_zero;
@@ -410,45 +410,6 @@ void heap_collect_all() noexcept {
   }
   segment_cache_trim(true);
   huge_cache_trim(true);
-}
-
-void check_free(Heap* heap, Segment* seg, const void* p) noexcept {
-#if BOP_CHECKED
-  if (!segment_is_registered(reinterpret_cast<const char*>(p) - 1))
-    fatal("free of a pointer bop did not allocate", p);
-  if (seg->kind == SegmentKind::kHuge) {
-    if (seg->owner != nullptr || reinterpret_cast<const char*>(seg) + seg->block_offset != p)
-      fatal("invalid free of a huge block (interior pointer?)", p);
-    if (seg->huge_freed) fatal("double free of a huge block", p);
-    return;
-  }
-  Page* page = seg->page_of(p);
-  if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
-  std::size_t offset =
-      static_cast<std::size_t>(static_cast<const char*>(p) - seg->page_start(page));
-  // Another thread may be extending the page (page_extend): `reserved` only
-  // grows while the page is in use, so any value read covers a live block.
-  std::uint32_t reserved =
-      std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
-  if (offset % page->block_size != 0 || offset / page->block_size >= reserved)
-    fatal("free of a pointer that is not the start of a block", p);
-  if (seg->owner != heap) return;  // the owner checks when it drains the handed-over batch
-  // A freed block's link decodes to null or into its own page; only then can
-  // it be a double free, and only then do we walk the lists.
-  const Block* b = static_cast<const Block*>(p);
-  const Block* link = block_next(b);
-  if (link != nullptr && (segment_of(link) != seg || seg->page_of(link) != page)) return;
-  for (const Block* list : {page->free, page->local_free}) {
-    for (const Block* f = list; f != nullptr;) {
-      if (f == b) fatal("double free", p);
-      const Block* next = block_next(f);
-      check_link(page, f, next);  // a corrupted link aborts here instead of crashing
-      f = next;
-    }
-  }
-#else
-  (void)heap, (void)seg, (void)p;
-#endif
 }
 
 void heap_fork_prepare() noexcept {

@@ -36,9 +36,6 @@ void heap_thread_exit(void* heap) noexcept;
 // Returns free memory of this thread and of abandoned heaps to the OS now.
 void heap_collect_all() noexcept;
 
-// Checked builds: aborts on a double or invalid free.
-void check_free(Heap* heap, Segment* seg, const void* p) noexcept;
-
 // Calls fn(heap, arg) for every heap ever made (live, pooled or in use).
 template <class Arg>
 void for_each_heap(void (*fn)(Heap*, Arg), Arg arg) noexcept;
