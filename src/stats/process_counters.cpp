@@ -6,9 +6,7 @@
 
 namespace bop::stats {
 
-// g_epoch is read by every allocation and written by reset() only: its own
-// cache line, away from the folded total and the peak that folds write.
-alignas(64) constinit std::atomic<std::uint32_t> g_epoch{0};
+// g_folded is read at every new high of a shard, written by folds only.
 alignas(64) constinit std::atomic<std::int64_t> g_folded{0};
 constinit std::atomic<std::uint64_t> g_peak{0};
 
@@ -28,10 +26,10 @@ std::atomic<std::uint64_t> g_base_bytes_deallocated{0};
 // reader sees each heap's shard zeroed or counting.
 template <class Fn>
 void for_each_shard(Fn fn) {
-  fn(static_cast<const ProcessShard&>(g_shared_shard));
+  fn(g_shared_shard);
   for (core::Heap* h = core::g_all_heaps.load(std::memory_order_acquire); h != nullptr;
        h = h->next_all)
-    fn(static_cast<const ProcessShard&>(h->stats));
+    fn(h->stats);
 }
 
 std::int64_t unfolded_total() {
@@ -150,10 +148,9 @@ Sums sum_all() {
   Sums sums;
   // The freed side first: see the header.
   sum_side(false, sums.deallocations, sums.bytes_deallocated);
-  std::uint32_t epoch = g_epoch.load(kRelaxed);
   std::int64_t unfolded = unfolded_total();
   for_each_shard([&](const ProcessShard& s) {
-    if (s.epoch.load(kRelaxed) != epoch) return;  // its high-water mark predates the reset
+    // (Far below zero for a shard with no high since the reset: peak.hpp.)
     std::int64_t high = peak::candidate_peak(s, unfolded - s.pending.load(kRelaxed));
     if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
   });
@@ -164,21 +161,15 @@ Sums sum_all() {
 }  // namespace
 
 void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept {
-  peak::resync_epoch(s, process_totals());
-  bool sample = false;
-  if (s.countdown <= 0) {
-    // Fold past half the limit, so the countdown re-arms at least that far
-    // away (record_alloc_in relies on the countdown for folds).
-    if (s.pending.load(kRelaxed) >= peak::kFoldBytes / 2)
-      peak::fold(s, process_totals(), unfolded_total);
-    sample = take_countdown(s);
-  }
-  if (sample) leak_record(p, usable);
+  // Fold past half the limit, so the countdown re-arms at least that far
+  // away (record_alloc_in relies on the countdown for folds).
+  if (s.pending.load(kRelaxed) >= peak::kFoldBytes / 2)
+    peak::fold(s, process_totals(), unfolded_total);
+  if (take_countdown(s)) leak_record(p, usable);
   return p;
 }
 
 void fold_and_free(ProcessShard& s, void* p) noexcept {
-  peak::resync_epoch(s, process_totals());
   peak::fold(s, process_totals(), unfolded_total);
   core::dealloc(p);
 }
@@ -193,7 +184,6 @@ void* record_alloc_slow(void* p) noexcept {
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_allocated, block.usable);
     // As record_alloc_in, but the stack walk waits until the lock is let go.
     bump(s.allocated[block.bucket]);
-    peak::resync_epoch(s, process_totals());
     peak::track(s, process_totals(), static_cast<std::int64_t>(block.usable), unfolded_total);
     s.countdown -= static_cast<std::int64_t>(block.usable);
     if (s.countdown <= 0) sample = take_countdown(s);
@@ -212,7 +202,6 @@ void counted_free_slow(void* p) noexcept {
     SeqWrite bracket(s.seq);
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_freed, block.usable);
     bump(s.freed[block.bucket]);
-    peak::resync_epoch(s, process_totals());
     peak::track(s, process_totals(), -static_cast<std::int64_t>(block.usable), unfolded_total);
   }
   core::dealloc(p);
@@ -241,7 +230,6 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
       bump(s.grown, usable - old_usable);
     else
       bump(s.shrunk, old_usable - usable);
-    peak::resync_epoch(s, process_totals());
     std::int64_t delta = static_cast<std::int64_t>(usable) - static_cast<std::int64_t>(old_usable);
     peak::track(s, process_totals(), delta, unfolded_total);
     // Growth outside the countdown: shift the countdown by it (and its
@@ -270,7 +258,7 @@ void process_reset() noexcept {
   g_base_deallocations.store(sums.deallocations, kRelaxed);
   g_base_bytes_deallocated.store(sums.bytes_deallocated, kRelaxed);
   g_peak.store(sums.bytes_allocated - sums.bytes_deallocated, kRelaxed);
-  g_epoch.fetch_add(1, kRelaxed);
+  for_each_shard([](ProcessShard& s) { peak::forget_high(s); });
   g_snapshot_lock.unlock();
 }
 

@@ -33,16 +33,15 @@ namespace bop::stats {
 
 // Hidden on the declarations (see core::g_options): direct rip-relative
 // addressing on the counted fast paths instead of a GOT load.
-[[gnu::visibility("hidden")]] extern std::atomic<std::uint32_t> g_epoch;
 [[gnu::visibility("hidden")]] extern std::atomic<std::int64_t> g_folded;
 [[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t> g_peak;
 
 inline peak::Totals process_totals() noexcept {
-  return {g_folded, g_peak, g_epoch};
+  return {g_folded, g_peak};
 }
 
 // Out of line, rare: the countdown ran out (a sample or a fold may be due),
-// the first event since a reset, any event of a huge block or of a thread
+// any event of a huge block or of a thread
 // without a heap.
 [[gnu::noinline]] void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept;
 [[gnu::noinline]] void* record_alloc_slow(void* p) noexcept;
@@ -57,8 +56,8 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
 // live bytes grow) is two stores here.  The fold of `pending` at kFoldBytes
 // needs no test of its own: the countdown is never set past the growth left
 // before it (on_alloc_rare), so one test covers a sample due and a fold due;
-// with the reset check, the rare cases are one tail call and the common case
-// saves no registers.
+// resets need none either (peak.hpp).  The rare cases are one tail call, so
+// the common case saves no registers.
 inline void* record_alloc_in(ProcessShard& s, unsigned cls, std::size_t usable, void* p) {
   bump(s.allocated[cls]);
   std::int64_t pending = s.pending.load(peak::kRelaxed) + static_cast<std::int64_t>(usable);
@@ -69,7 +68,7 @@ inline void* record_alloc_in(ProcessShard& s, unsigned cls, std::size_t usable, 
     s.pending_max.store(pending, peak::kRelaxed);
     s.max_base.store(g_folded.load(peak::kRelaxed), peak::kRelaxed);
   }
-  if (countdown <= 0 || s.epoch.load(peak::kRelaxed) != g_epoch.load(peak::kRelaxed)) [[unlikely]]
+  if (countdown <= 0) [[unlikely]]
     return on_alloc_rare(s, p, usable);
   return p;
 }

@@ -25,7 +25,6 @@ struct alignas(64) ProcessShard {
   std::atomic<std::int64_t> pending{0};            // peak tracking: see stats/peak.hpp
   std::atomic<std::int64_t> pending_max{0};
   std::atomic<std::int64_t> max_base{0};
-  std::atomic<std::uint32_t> epoch{0};
   // Owner only.  `countdown`: allocated bytes left before the next look at
   // the rare cases, set to at most both the bytes left to the next leak
   // sample and the growth left before `pending` must fold, so one test per
