@@ -82,7 +82,6 @@ struct alignas(64) StatsShard {
   std::atomic<std::int64_t> pending{0};  // live-byte change not folded into the shared total yet
   std::atomic<std::int64_t> pending_max{0};  // highest `pending` since the last fold
   std::atomic<std::int64_t> max_base{0};     // the shared total when pending_max was reached
-  std::atomic<std::uint32_t> epoch{0};       // reset generation pending_max belongs to
 };
 
 // The counting engine behind BopStatsAllocator and the process-wide report.
@@ -109,7 +108,6 @@ class BOP_EXPORT StatsRecorder {
   std::atomic<std::uint64_t> peak_{0};
   std::atomic<std::uint64_t> base_deallocations_{0};  // reset baseline
   std::atomic<std::uint64_t> base_bytes_deallocated_{0};
-  std::atomic<std::uint32_t> epoch_{0};             // bumped by reset(): older pending_max is stale
   mutable std::atomic<bool> snapshot_lock_{false};  // orders snapshot() against reset()
 
   friend struct StatsRecorderAccess;

@@ -121,9 +121,9 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
 // A block of this heap goes back to its page: the free fast path, also used
 // for blocks other threads handed back (drain_remote).
 // kCheck = false: free_suspect, after it cleared a suspect block.
+// `page` is seg->page_of(b) (the counted free has it at hand already).
 template <bool kCheck = true>
-inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
-  Page* page = seg->page_of(b);  // a shift and an add: no lookup table
+inline void free_to_page(Heap* heap, Segment* seg, Block* b, Page* page) noexcept {
   if constexpr (kCheck) {
     // Misuse checks (misuse.hpp): a misaligned pointer or a block already
     // marked freed leaves through a tail call, so this path keeps no frame.
@@ -142,6 +142,11 @@ inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
     }
     page_after_free(heap, page);
   }
+}
+
+template <bool kCheck = true>
+inline void free_to_page(Heap* heap, Segment* seg, Block* b) noexcept {
+  free_to_page<kCheck>(heap, seg, b, seg->page_of(b));  // a shift and an add: no lookup table
 }
 
 template <bool kUnchecked = false>

@@ -16,6 +16,7 @@
 #include "core/config.hpp"
 #include "core/size_classes.hpp"
 #include "platform/spin_lock.hpp"
+#include "stats/process_shard.hpp"
 
 namespace bop::core {
 
@@ -138,15 +139,18 @@ struct Heap {
   RemoteBatch remote_out[kRemoteSlots] = {};
   std::uint32_t slow_calls = 0;  // paces housekeeping
   bool is_sentinel = false;
-  // Creation order; unique among live threads.  Stats: it picks the thread's
-  // counter shard; the sentinel's is past every shard, so a thread without a
-  // heap takes the counting slow path with no extra test.
+  // Creation order; unique among live threads.  BopStatsAllocator: it picks
+  // the thread's counter shard; the sentinel's is past every shard, so a
+  // thread without a heap takes the counting slow path with no extra test.
   std::uint32_t index = 0;
   // Guards the page/segment bookkeeping (purge queue, segment free lists)
   // against the background purger.  Taken per page event, never per block.
   SpinLock page_lock;
   Heap* next_all = nullptr;      // list of every heap ever made (for the purger)
   Heap* next_in_pool = nullptr;  // abandoned-heap pool link
+  // BOP_STATS counters of the heap's thread (unused in the sentinel): the
+  // counted fast paths reach them from the heap pointer they hold.
+  stats::ProcessShard stats;
 
   // Every direct slot starts at `empty_page`, whose free list is empty.
   constexpr explicit Heap(Page* empty_page, bool sentinel = false)

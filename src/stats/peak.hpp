@@ -9,8 +9,12 @@
 // last fold, else off by at most their unfolded change, so with N writing
 // threads the peak is off by less than (N - 1) * kFoldBytes.
 //
-// `epoch` says which reset generation a shard's pending_max belongs to: a
-// shard that has not written since a reset() re-bases on its next event.
+// reset() marks every shard's high-water mark unknown (kNoHigh): its next
+// event restarts it there (any pending exceeds kNoHigh), so the writers need
+// no test for resets, and the candidate of a shard that has not written
+// since is far below zero, so it never counts.  A reset racing with a
+// writer's update loses at most that writer's high of the same instant (its
+// value then).
 #pragma once
 
 #include <bop/stats.hpp>
@@ -23,11 +27,14 @@ namespace bop::stats::peak {
 inline constexpr std::int64_t kFoldBytes = 256 * 1024;
 inline constexpr auto kRelaxed = std::memory_order_relaxed;
 
-// The shared side: folded total, published peak, reset generation.
+// A high-water mark that predates the last reset; low enough that no sum of
+// it with totals overflows or comes near zero.
+inline constexpr std::int64_t kNoHigh = -(std::int64_t{1} << 62);
+
+// The shared side: folded total, published peak.
 struct Totals {
   std::atomic<std::int64_t>& folded;
   std::atomic<std::uint64_t>& peak;
-  std::atomic<std::uint32_t>& epoch;
 };
 
 inline void atomic_max(std::atomic<std::uint64_t>& target, std::uint64_t value) {
@@ -38,19 +45,16 @@ inline void atomic_max(std::atomic<std::uint64_t>& target, std::uint64_t value) 
 
 // The total when shard `s` reached its high-water mark: the shared total
 // then, its own excursion, and the others' unfolded changes (as they are now).
+// Far below zero for a shard without one since the last reset.
 template <class Shard>
 std::int64_t candidate_peak(const Shard& s, std::int64_t others) {
   return s.max_base.load(kRelaxed) + s.pending_max.load(kRelaxed) + others;
 }
 
-// First event of a shard since a reset(): its high-water mark restarts here.
+// reset(): the shard's high-water mark restarts at its next event.
 template <class Shard>
-inline void resync_epoch(Shard& s, Totals t) {
-  std::uint32_t epoch = t.epoch.load(kRelaxed);
-  if (s.epoch.load(kRelaxed) == epoch) return;
-  s.epoch.store(epoch, kRelaxed);
-  s.pending_max.store(s.pending.load(kRelaxed), kRelaxed);
-  s.max_base.store(t.folded.load(kRelaxed), kRelaxed);
+inline void forget_high(Shard& s) {
+  s.pending_max.store(kNoHigh, kRelaxed);
 }
 
 // Publishes the shard's candidate peak and folds its change into the total.
@@ -67,7 +71,7 @@ template <class Shard, class Unfolded>
   s.max_base.store(after, kRelaxed);
 }
 
-// The shard's live bytes changed by `delta` (after resync_epoch).
+// The shard's live bytes changed by `delta`.
 template <class Shard, class Unfolded>
 inline void track(Shard& s, Totals t, std::int64_t delta, Unfolded unfolded) {
   std::int64_t pending = s.pending.load(kRelaxed) + delta;

@@ -3,14 +3,10 @@
 
 #include "platform/spin_lock.hpp"
 #include "stats/leak_sampler.hpp"
-#include "stats/thread_shard.hpp"
 
 namespace bop::stats {
 
-constinit ProcessShard g_shards[detail::kStatsShards + 1];
-// g_epoch is read by every allocation and written by reset() only: its own
-// cache line, away from the folded total and the peak that folds write.
-alignas(64) constinit std::atomic<std::uint32_t> g_epoch{0};
+// g_folded is read at every new high of a shard, written by folds only.
 alignas(64) constinit std::atomic<std::int64_t> g_folded{0};
 constinit std::atomic<std::uint64_t> g_peak{0};
 
@@ -18,35 +14,76 @@ namespace {
 
 using core::kClassSize;
 using peak::kRelaxed;
-constexpr unsigned kSharedShard = detail::kStatsShards;
 
-SpinLock g_shared_lock;                              // writers of the shared shard
+constinit ProcessShard g_shared_shard;  // threads without a heap, under g_shared_lock
+SpinLock g_shared_lock;
 SpinLock g_snapshot_lock;                            // orders snapshots against resets
 std::atomic<std::uint64_t> g_base_deallocations{0};  // reset baseline
 std::atomic<std::uint64_t> g_base_bytes_deallocated{0};
 
+// fn(shard) for the shared shard and every heap's.  Heaps are never
+// unmapped and only ever added (at the head, by a release store), so a
+// reader sees each heap's shard zeroed or counting.
+template <class Fn>
+void for_each_shard(Fn fn) {
+  fn(g_shared_shard);
+  for (core::Heap* h = core::g_all_heaps.load(std::memory_order_acquire); h != nullptr;
+       h = h->next_all)
+    fn(h->stats);
+}
+
 std::int64_t unfolded_total() {
   std::int64_t sum = 0;
-  for (const ProcessShard& s : g_shards) sum += s.pending.load(kRelaxed);
+  for_each_shard([&sum](const ProcessShard& s) { sum += s.pending.load(kRelaxed); });
   return sum;
 }
 
-// The calling thread's shard, locked when it is the shared one.
+// The calling thread's shard: its heap's, or the shared one (locked) for a
+// thread that cannot get a heap.
 class ShardAccess {
  public:
-  ShardAccess() : index_(detail::stats_thread_shard()) {
-    if (index_ >= kSharedShard) g_shared_lock.lock();
+  ShardAccess() {
+    core::Heap* heap = core::tl_heap;
+    if (heap->is_sentinel) heap = core::heap_get_or_init();
+    if (heap == nullptr || heap->is_sentinel) {
+      g_shared_lock.lock();
+      shard_ = &g_shared_shard;
+      shared_ = true;
+    } else {
+      shard_ = &heap->stats;
+    }
   }
   ~ShardAccess() {
-    if (index_ >= kSharedShard) g_shared_lock.unlock();
+    if (shared_) g_shared_lock.unlock();
   }
   ShardAccess(const ShardAccess&) = delete;
   ShardAccess& operator=(const ShardAccess&) = delete;
-  ProcessShard& shard() { return g_shards[index_ >= kSharedShard ? kSharedShard : index_]; }
+  ProcessShard& shard() { return *shard_; }
 
  private:
-  unsigned index_;
+  ProcessShard* shard_;
+  bool shared_ = false;
 };
+
+// The countdown (see process_shard.hpp) restarts at the nearer of the next
+// sample and the growth left before `pending` must fold.
+void rearm(ProcessShard& s) {
+  std::int64_t room = peak::kFoldBytes - s.pending.load(kRelaxed);
+  s.countdown = s.countdown_set = s.sample_left < room ? s.sample_left : room;
+}
+
+// The countdown ran out: the bytes since it was set count against the
+// sampler's gap.  Returns whether the allocation at hand is sampled.
+bool take_countdown(ProcessShard& s) {
+  s.sample_left -= s.countdown_set - s.countdown;
+  bool sample = false;
+  if (s.sample_left <= 0) {
+    sample = s.sample_rng != 0;  // a shard's first allocation only starts the sampler
+    s.sample_left = leak_next_gap(s.sample_rng);
+  }
+  rearm(s);
+  return sample;
+}
 
 struct BlockInfo {
   unsigned bucket;
@@ -89,7 +126,7 @@ RareWords read_rare(const ProcessShard& s, bool allocated_side) {
 // Blocks and bytes of one side (allocated or freed) of every shard.
 void sum_side(bool allocated_side, std::uint64_t& blocks, std::uint64_t& bytes) {
   blocks = bytes = 0;
-  for (const ProcessShard& s : g_shards) {
+  for_each_shard([&](const ProcessShard& s) {
     RareWords rare = read_rare(s, allocated_side);
     blocks += rare.huge_blocks;
     bytes += rare.huge_bytes + rare.resized;
@@ -99,7 +136,7 @@ void sum_side(bool allocated_side, std::uint64_t& blocks, std::uint64_t& bytes) 
       blocks += n;
       bytes += n * kClassSize[c];
     }
-  }
+  });
 }
 
 struct Sums {
@@ -111,13 +148,12 @@ Sums sum_all() {
   Sums sums;
   // The freed side first: see the header.
   sum_side(false, sums.deallocations, sums.bytes_deallocated);
-  std::uint32_t epoch = g_epoch.load(kRelaxed);
   std::int64_t unfolded = unfolded_total();
-  for (const ProcessShard& s : g_shards) {
-    if (s.epoch.load(kRelaxed) != epoch) continue;  // its high-water mark predates the reset
+  for_each_shard([&](const ProcessShard& s) {
+    // (Far below zero for a shard with no high since the reset: peak.hpp.)
     std::int64_t high = peak::candidate_peak(s, unfolded - s.pending.load(kRelaxed));
     if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
-  }
+  });
   sum_side(true, sums.allocations, sums.bytes_allocated);
   return sums;
 }
@@ -125,23 +161,15 @@ Sums sum_all() {
 }  // namespace
 
 void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept {
-  peak::resync_epoch(s, process_totals());
-  std::int64_t pending = s.pending.load(kRelaxed);
-  if (pending > s.pending_max.load(kRelaxed)) {
-    s.pending_max.store(pending, kRelaxed);
-    s.max_base.store(g_folded.load(kRelaxed), kRelaxed);
-  }
-  if (pending >= peak::kFoldBytes) peak::fold(s, process_totals(), unfolded_total);
-  if (s.sample_countdown <= 0) {
-    bool first = s.sample_rng == 0;  // a shard's first allocation only starts its countdown
-    s.sample_countdown = leak_next_gap(s.sample_rng);
-    if (!first) leak_record(p, usable);
-  }
+  // Fold past half the limit, so the countdown re-arms at least that far
+  // away (record_alloc_in relies on the countdown for folds).
+  if (s.pending.load(kRelaxed) >= peak::kFoldBytes / 2)
+    peak::fold(s, process_totals(), unfolded_total);
+  if (take_countdown(s)) leak_record(p, usable);
   return p;
 }
 
 void fold_and_free(ProcessShard& s, void* p) noexcept {
-  peak::resync_epoch(s, process_totals());
   peak::fold(s, process_totals(), unfolded_total);
   core::dealloc(p);
 }
@@ -156,19 +184,16 @@ void* record_alloc_slow(void* p) noexcept {
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_allocated, block.usable);
     // As record_alloc_in, but the stack walk waits until the lock is let go.
     bump(s.allocated[block.bucket]);
-    peak::resync_epoch(s, process_totals());
     peak::track(s, process_totals(), static_cast<std::int64_t>(block.usable), unfolded_total);
-    s.sample_countdown -= static_cast<std::int64_t>(block.usable);
-    if (s.sample_countdown <= 0) {
-      sample = s.sample_rng != 0;
-      s.sample_countdown = leak_next_gap(s.sample_rng);
-    }
+    s.countdown -= static_cast<std::int64_t>(block.usable);
+    if (s.countdown <= 0) sample = take_countdown(s);
   }
   if (sample) leak_record(p, block.usable);
   return p;
 }
 
 void counted_free_slow(void* p) noexcept {
+  if (!counting()) return core::dealloc(p);  // a free before the environment was read
   BlockInfo block = block_info(p);
   leak_sampler_on_free(p);
   {
@@ -177,10 +202,22 @@ void counted_free_slow(void* p) noexcept {
     SeqWrite bracket(s.seq);
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_freed, block.usable);
     bump(s.freed[block.bucket]);
-    peak::resync_epoch(s, process_totals());
     peak::track(s, process_totals(), -static_cast<std::int64_t>(block.usable), unfolded_total);
   }
   core::dealloc(p);
+}
+
+void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept {
+  // A real heap: its thread read the environment (see counted_free_block).
+  if (seg->kind != core::SegmentKind::kHuge && !heap->is_sentinel) {
+    core::Page* page = seg->page_of(p);
+    if (page->sampled.load(std::memory_order_relaxed) == 0) {
+      if (record_free_in(heap->stats, page->size_class, page->block_size))
+        return fold_and_free(heap->stats, p);
+      return core::free_slow(heap, seg, p);  // another heap's block: handed back
+    }
+  }
+  counted_free_slow(p);
 }
 
 void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept {
@@ -193,10 +230,12 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
       bump(s.grown, usable - old_usable);
     else
       bump(s.shrunk, old_usable - usable);
-    peak::resync_epoch(s, process_totals());
-    peak::track(s, process_totals(),
-                static_cast<std::int64_t>(usable) - static_cast<std::int64_t>(old_usable),
-                unfolded_total);
+    std::int64_t delta = static_cast<std::int64_t>(usable) - static_cast<std::int64_t>(old_usable);
+    peak::track(s, process_totals(), delta, unfolded_total);
+    // Growth outside the countdown: shift the countdown by it (and its
+    // start, so the sampler's gap is unchanged), keeping the countdown within
+    // the growth left before a fold.
+    if (delta > 0) s.countdown -= delta, s.countdown_set -= delta;
   }
   if (p != old_block) leak_sampler_on_move(old_block, p);
 }
@@ -219,13 +258,13 @@ void process_reset() noexcept {
   g_base_deallocations.store(sums.deallocations, kRelaxed);
   g_base_bytes_deallocated.store(sums.bytes_deallocated, kRelaxed);
   g_peak.store(sums.bytes_allocated - sums.bytes_deallocated, kRelaxed);
-  g_epoch.fetch_add(1, kRelaxed);
+  for_each_shard([](ProcessShard& s) { peak::forget_high(s); });
   g_snapshot_lock.unlock();
 }
 
 std::uint64_t bucket_total(unsigned b) noexcept {
   std::uint64_t total = 0;
-  for (const ProcessShard& s : g_shards) total += s.allocated[b].load(kRelaxed);
+  for_each_shard([&](const ProcessShard& s) { total += s.allocated[b].load(kRelaxed); });
   return total;
 }
 

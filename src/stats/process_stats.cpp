@@ -94,24 +94,11 @@ void bytes_row(TextWriter& w, const char* label, std::uint64_t bytes) {
 
 // The counted entry points: the core's inline fast path, then the inline
 // counting path of process_counters.hpp (a histogram bump, a peak update and
-// a sampler countdown in the thread's shard), in one function body.
-// Stats on and the environment read: one compare (kText and kJson are 1, 2).
-inline bool counting() {
-  return static_cast<unsigned>(core::g_options.stats_mode) - 1u < 2u;
-}
-
-// The first allocation (the environment is not read yet), or stats are off.
-template <bool kZero>
-[[gnu::noinline, gnu::cold]] void* first_or_uncounted_alloc(std::size_t size) noexcept {
-  core::process_init();
-  if (!counting()) return core::alloc<kZero>(size);
-  return counted_alloc_block<kZero>(size);
-}
-
+// a countdown in the thread's shard), in one function body.  No "stats on?"
+// test of their own: the fast case implies a real heap, hence the
+// environment read (process_counters.hpp).
 template <bool kZero>
 void* counted_alloc(std::size_t size) noexcept {
-  if (!counting()) [[unlikely]]
-    return first_or_uncounted_alloc<kZero>(size);
   return counted_alloc_block<kZero>(size);
 }
 template void* counted_alloc<false>(std::size_t) noexcept;
@@ -128,8 +115,6 @@ template void* counted_alloc_aligned<true>(std::size_t, std::size_t) noexcept;
 
 void counted_free(void* p) noexcept {
   if (p == nullptr) return;
-  if (!counting()) [[unlikely]]
-    return core::dealloc(p);
   return counted_free_block(p);
 }
 

@@ -49,7 +49,6 @@ using namespace recorder_detail;
 
 StatsRecorderAccess::Sums StatsRecorderAccess::sum(const StatsRecorder& r) noexcept {
   Sums sums;
-  std::uint32_t epoch = r.epoch_.load(kRelaxed);
   auto each = [&](auto&& visit) {
     for (const StatsShard& s : r.shards_) visit(s);
     visit(r.shared_shard_);
@@ -67,7 +66,7 @@ StatsRecorderAccess::Sums StatsRecorderAccess::sum(const StatsRecorder& r) noexc
     read_pair(s, s.allocations, s.bytes_allocated, n, bytes);
     sums.allocations += n;
     sums.bytes_allocated += bytes;
-    if (s.epoch.load(kRelaxed) != epoch) return;  // its high-water mark predates the reset
+    // (Far below zero for a shard with no high since the reset: peak.hpp.)
     std::int64_t high = stats::peak::candidate_peak(s, unfolded - s.pending.load(kRelaxed));
     if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
   });
@@ -118,7 +117,8 @@ void StatsRecorder::reset() noexcept {
   base_bytes_deallocated_.store(sums.bytes_deallocated, kRelaxed);
   std::uint64_t current = sums.bytes_allocated - sums.bytes_deallocated;
   peak_.store(current, kRelaxed);
-  epoch_.fetch_add(1, kRelaxed);
+  for (StatsShard& s : shards_) stats::peak::forget_high(s);
+  stats::peak::forget_high(shared_shard_);
   spin_unlock(snapshot_lock_);
 }
 

@@ -25,9 +25,7 @@ using stats::SeqWrite;
 
 // Access to StatsRecorder's private parts from this file's helpers.
 struct StatsRecorderAccess {
-  static stats::peak::Totals totals(StatsRecorder& r) noexcept {
-    return {r.folded_, r.peak_, r.epoch_};
-  }
+  static stats::peak::Totals totals(StatsRecorder& r) noexcept { return {r.folded_, r.peak_}; }
 
   template <class Update>
   static void write(StatsRecorder& r, unsigned index, Update update) noexcept {
@@ -38,7 +36,6 @@ struct StatsRecorderAccess {
       spin_lock(r.shared_lock_);
     {
       SeqWrite bracket(shard.seq);
-      stats::peak::resync_epoch(shard, totals(r));
       std::int64_t delta = update(shard);
       stats::peak::track(shard, totals(r), delta, [&r] { return unfolded_total(r); });
     }
@@ -49,8 +46,8 @@ struct StatsRecorderAccess {
   // The fast path of an event of the calling thread: its own shard, the peak
   // update inline.  Returns nullptr when done, else what is left to do, for
   // the caller to finish out of line at its end (as a tail call, so the
-  // common path needs no saved registers): the shard, when a rare case is due
-  // (a fold, the first event since a reset), or kNotCounted for a thread
+  // common path needs no saved registers): the shard, when a fold is due,
+  // or kNotCounted for a thread
   // without its own shard (no heap yet, or past kStatsShards: see write()).
   static inline StatsShard* const kNotCounted = reinterpret_cast<StatsShard*>(alignof(StatsShard));
 
@@ -71,17 +68,13 @@ struct StatsRecorderAccess {
         s.max_base.store(r.folded_.load(kRelaxed), kRelaxed);
       }
     }
-    bool rare = pending >= stats::peak::kFoldBytes || pending <= -stats::peak::kFoldBytes ||
-                s.epoch.load(kRelaxed) != r.epoch_.load(kRelaxed);
+    bool rare = pending >= stats::peak::kFoldBytes || pending <= -stats::peak::kFoldBytes;
     return rare ? &s : nullptr;
   }
-  // Out of line: resynchronise after a reset, fold when due (the fold's
-  // words are read without the sequence bracket, so it runs after it).
+  // Out of line: the fold (its words are read without the sequence
+  // bracket, so it runs after it).
   [[gnu::noinline]] static void finish_rare(StatsRecorder& r, StatsShard& s) noexcept {
-    stats::peak::resync_epoch(s, totals(r));
-    std::int64_t pending = s.pending.load(recorder_detail::kRelaxed);
-    if (pending >= stats::peak::kFoldBytes || pending <= -stats::peak::kFoldBytes)
-      stats::peak::fold(s, totals(r), [&r] { return unfolded_total(r); });
+    stats::peak::fold(s, totals(r), [&r] { return unfolded_total(r); });
   }
 
   // One allocation or free of `bytes` requested bytes.
