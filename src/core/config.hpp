@@ -40,7 +40,7 @@ inline constexpr std::size_t kHugeHeaderSize = 8192;
 
 // Sizes up to kDirectMax find their page through one table load.
 inline constexpr std::size_t kDirectMax = 1024;
-inline constexpr std::size_t kDirectSlots = kDirectMax / 8 + 1;
+inline constexpr std::size_t kDirectSlots = kDirectMax / 16 + 1;
 
 // When a page's free list runs dry, at most this many bytes of fresh blocks
 // are threaded onto it at once: touching memory lazily keeps RSS honest.

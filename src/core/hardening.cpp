@@ -291,8 +291,7 @@ void check_huge_live(const Segment* seg, const void* p) noexcept {
 
 // p (registered, in a small or medium segment) is the start of a live block
 // of `page`; returns its request size (canary checked).
-std::size_t check_page_block_live(Heap* heap, Segment* seg, Page* page, char* p) noexcept {
-  (void)heap;  // every block has a freed-key word: no walk of the owner's lists needed
+std::size_t check_page_block_live(Segment* seg, Page* page, char* p) noexcept {
   if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
   // Another thread may be extending the page (page_extend): `reserved` only
   // grows while the page is in use, so any value read covers a live block.
@@ -406,7 +405,7 @@ void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
     return free_slow(heap, seg, p);
   }
   Page* page = seg->page_of(p);
-  std::size_t n = check_page_block_live(heap, seg, page, b);
+  std::size_t n = check_page_block_live(seg, page, b);
   check_sized(p, size, alignment, n, page->size_class);
   clear_page_block(b, n, page->block_size);  // reads after free see zeros; reuse verifies them
   // The block is validated and zeroed (no freed key): the owner's push
@@ -451,7 +450,7 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
       }
     } else {
       Page* page = seg->page_of(p);
-      old_size = check_page_block_live(tl_heap, seg, page, b);
+      old_size = check_page_block_live(seg, page, b);
       // In place while the request still fits the block and uses half of it,
       // as in the default build; only the canary moves.  Zeroing from the
       // smaller size to the old canary's end restores the layout: shrinking

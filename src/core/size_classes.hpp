@@ -52,15 +52,16 @@ constexpr unsigned size_to_class(std::size_t size) {
   return class_of_large(size);
 }
 
-// Direct table index for small sizes: one slot per 8 bytes.
+// Direct table index for small sizes: one slot per 16 bytes (every class is
+// a multiple of 16, so a slot never straddles two classes).
 constexpr std::size_t direct_slot(std::size_t size) {
-  return (size + 7) >> 3;
+  return (size + 15) >> 4;
 }
 
 inline constexpr auto kDirectClass = [] {
   std::array<std::uint8_t, kDirectSlots> classes{};
   for (std::size_t slot = 0; slot < kDirectSlots; ++slot)
-    classes[slot] = static_cast<std::uint8_t>(size_to_class(slot * 8));
+    classes[slot] = static_cast<std::uint8_t>(size_to_class(slot * 16));
   return classes;
 }();
 
@@ -98,6 +99,8 @@ static_assert(size_to_class(24) == 1 && kClassSize[1] == 32 && size_to_class(16)
 static_assert(size_to_class(1024) == 19 && kClassSize[19] == 1024);
 static_assert(class_alignment(0) == 16 && class_alignment(2) == 16 && class_alignment(4) == 16);
 static_assert(kClassCount <= 255, "class index must fit a byte");
+static_assert(kDirectClass[direct_slot(1)] == 0 && kDirectClass[direct_slot(17)] == 1 &&
+              kDirectClass[direct_slot(1024)] == size_to_class(1024));
 static_assert(aligned_class(1, 64) == size_to_class(64));
 static_assert(aligned_class(5000, 4096) == size_to_class(8192));
 

@@ -124,7 +124,7 @@ struct RemoteBatch {
 // A thread's heap.  Found through one initial-exec TLS pointer; recycled (with
 // all its pages) when its thread exits, so heaps are never destroyed.
 struct Heap {
-  // Hot: current page for each 8-byte size step up to kDirectMax.  Slots
+  // Hot: current page for each 16-byte size step up to kDirectMax.  Slots
   // without a page point at an empty sentinel page so the fast path needs no
   // null check.
   Page* direct[kDirectSlots] = {};
