@@ -173,8 +173,28 @@ void segment_maybe_release(Heap* heap, Segment* seg) noexcept {
 
 }  // namespace
 
-Page* page_acquire(Heap* heap, unsigned cls) noexcept {
-  LockGuard guard(heap->page_lock);
+namespace {
+
+// A page waiting for its purge that last served class `cls`, youngest first,
+// or nullptr.  Its blocks sit at the offsets the new life will carve, so the
+// OS pages it has resident are the ones the class touches again; any other
+// page would be touched anew while this one stays resident until its purge.
+// Looks at the youngest few only: this runs under the page lock.
+Page* dirty_page_of_class(Heap* heap, unsigned cls) noexcept {
+  constexpr unsigned kSearch = 8;
+  unsigned n = 0;
+  for (Page* page = heap->purge_queue.last; page != nullptr && n < kSearch;
+       page = page->prev, ++n) {
+    if (page->size_class == cls) return page;  // size_class outlives page_release
+  }
+  return nullptr;
+}
+
+// The free page page_acquire takes: the class's own dirty page if one waits,
+// else the lowest free page of the first segment with one (keeps a segment's
+// used part dense), from a new segment if none has.
+Page* pick_free_page(Heap* heap, unsigned cls) noexcept {
+  if (Page* dirty = dirty_page_of_class(heap, cls)) return dirty;
   SegmentKind kind = class_kind(cls);
   Segment* seg = heap->with_free_pages[static_cast<unsigned>(kind)];
   if (seg == nullptr) {
@@ -182,15 +202,24 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
     if (seg == nullptr) return nullptr;
     free_list_push(heap, seg);
   }
-  // Lowest free page first keeps a segment's used part dense; a page still
-  // waiting for its purge is reused as is (no page faults) and leaves the queue.
-  unsigned i = static_cast<unsigned>(__builtin_ctzll(seg->free_mask));
+  return &seg->pages[__builtin_ctzll(seg->free_mask)];
+}
+
+}  // namespace
+
+Page* page_acquire(Heap* heap, unsigned cls) noexcept {
+  LockGuard guard(heap->page_lock);
+  Page* page = pick_free_page(heap, cls);
+  if (page == nullptr) return nullptr;
+  Segment* seg = segment_of_page(page);
+  unsigned i = page->index;
   seg->free_mask &= ~(std::uint64_t{1} << i);
   seg->pages_in_use++;
   if (seg->free_mask == 0) free_list_remove(heap, seg);
 
-  Page* page = &seg->pages[i];
-  if (page->in_purge_queue) {  // reuse before its purge: memory is dirty
+  // A page still waiting for its purge is reused as is (no page faults) and
+  // leaves the queue.
+  if (page->in_purge_queue) {
     if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
     queue_remove(heap->purge_queue, page);
     page->in_purge_queue = false;
