@@ -320,8 +320,12 @@ void heap_trim(Heap* heap) noexcept {
   for (unsigned cls = 0; cls < kClassCount; ++cls) {
     Page* page = heap->classes[cls].first;
     if (page != nullptr && page == heap->classes[cls].last && page->used == 0) {
+      // Purged now, not queued for the delay: the purger asked because a
+      // round went by, and a class still in use (an idle program's timer)
+      // would take the page back before its purge, keeping every OS page
+      // its busy past touched resident.
       page_unlink(heap, page);
-      page_release(heap, page);
+      page_release(heap, page, /*purge_now=*/true);
     }
   }
 }

@@ -242,7 +242,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   return page;
 }
 
-void page_release(Heap* heap, Page* page) noexcept {
+void page_release(Heap* heap, Page* page, bool purge_now) noexcept {
   LockGuard guard(heap->page_lock);
   Segment* seg = segment_of_page(page);
   if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
@@ -261,7 +261,12 @@ void page_release(Heap* heap, Page* page) noexcept {
   page->in_purge_queue = true;
   seg->dirty_pages++;
   queue_push_back(heap->purge_queue, page);
-  if (g_purge_delay_ms == 0) purge_locked(heap, page->freed_at_ms, true);
+  if (g_purge_delay_ms == 0) {
+    purge_locked(heap, page->freed_at_ms, true);
+  } else if (purge_now) {
+    page_purge(heap, seg, page);
+    segment_maybe_release(heap, seg);
+  }
 }
 
 void heap_purge(Heap* heap, std::uint32_t now_ms, bool force) noexcept {

@@ -13,8 +13,10 @@ namespace bop::core {
 Page* page_acquire(Heap* heap, unsigned cls) noexcept;
 
 // `page` has no block in use: it goes back to its segment and waits in the
-// heap's purge queue (its memory stays until the purge delay has passed).
-void page_release(Heap* heap, Page* page) noexcept;
+// heap's purge queue (its memory stays until the purge delay has passed), or
+// with `purge_now` returns its memory to the OS at once (pages trimmed on the
+// purger's request, which comes once a purge round).
+void page_release(Heap* heap, Page* page, bool purge_now = false) noexcept;
 
 // Purges free pages that waited longer than the purge delay (all of them if
 // `force`), and releases segments that became entirely free and clean.
