@@ -46,7 +46,7 @@ Segment* zero_region_locked() noexcept {
   if (region == nullptr) return nullptr;
   region->owner = nullptr;
   region->kind = SegmentKind::kZeroSize;
-  region->page_shift = kSegmentShift;  // page_of(any slot) is pages[0], of block size 0
+  region->set_page_shift(kSegmentShift);  // page_of(any slot) is pages[0], of block size 0
   os::protect_none(reinterpret_cast<char*>(region) + kZeroHeader, kSegmentSize - kZeroHeader);
   segment_register(region, kSegmentSize, true);
   g_zero_region = region;

@@ -37,7 +37,7 @@ void register_mapping(Segment* seg, bool live) {
 void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::size_t alignment) {
   seg->owner = nullptr;
   seg->kind = SegmentKind::kHuge;
-  seg->page_shift = 63;
+  seg->set_page_shift(63);
   seg->page_count = 0;
   seg->mapping_size = mapping_size;
   seg->block_offset = offset;

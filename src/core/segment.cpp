@@ -82,7 +82,7 @@ void segment_format(Segment* seg, Heap* heap, SegmentKind kind, bool is_zero) no
   unsigned k = static_cast<unsigned>(kind);
   seg->owner = heap;
   seg->kind = kind;
-  seg->page_shift = static_cast<std::uint8_t>(kPageShiftOf[k]);
+  seg->set_page_shift(static_cast<unsigned>(kPageShiftOf[k]));
   seg->page_count = static_cast<std::uint8_t>(kSegmentSize >> kPageShiftOf[k]);
   seg->pages_in_use = 0;
   seg->dirty_pages = 0;

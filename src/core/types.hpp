@@ -60,6 +60,7 @@ struct alignas(64) Page {
   bool is_full() const { return used < 0; }
 };
 static_assert(sizeof(Page) == 64, "page records are indexed with a shift");
+inline constexpr unsigned kPageRecordShift = 6;  // log2(sizeof(Page))
 
 // A page list threaded through Page::next/prev.
 struct PageQueue {
@@ -71,12 +72,13 @@ struct PageQueue {
 struct Segment {
   Heap* owner;  // nullptr for huge blocks (they never match a heap)
   SegmentKind kind;
-  std::uint8_t page_shift;
-  std::uint8_t page_count;    // pages in the segment (page 0 is the header for small/medium)
-  std::uint8_t pages_in_use;  // pages assigned to a size class
-  std::uint8_t dirty_pages;   // free pages still waiting in the purge queue
-  std::uint64_t free_mask;    // bit i set: page i is free
-  Segment* next;              // heap's list of segments with a free page of this kind
+  std::uint8_t page_shift;         // log2 of the page size (set_page_shift)
+  std::uint8_t page_record_shift;  // page_shift - log2(sizeof(Page)), for page_of
+  std::uint8_t page_count;         // pages in the segment (page 0 is the header for small/medium)
+  std::uint8_t pages_in_use;       // pages assigned to a size class
+  std::uint8_t dirty_pages;        // free pages still waiting in the purge queue
+  std::uint64_t free_mask;         // bit i set: page i is free
+  Segment* next;                   // heap's list of segments with a free page of this kind
   Segment* prev;
   bool in_free_list;
   // Huge blocks only.
@@ -94,10 +96,17 @@ struct Segment {
     const char* base = reinterpret_cast<const char*>(this);
     return const_cast<char*>(base) + (std::size_t{page->index} << page_shift);
   }
+  void set_page_shift(unsigned shift) {
+    page_shift = static_cast<std::uint8_t>(shift);
+    page_record_shift = static_cast<std::uint8_t>(shift - kPageRecordShift);
+  }
+  // The free fast path's lookup: (offset >> page_shift) * sizeof(Page) as
+  // one shift and a mask, so no page index has to be kept or scaled.
   Page* page_of(const void* p) {
     std::uintptr_t offset =
         reinterpret_cast<std::uintptr_t>(p) & kSegmentMask;  // segments are aligned
-    return &pages[offset >> page_shift];
+    std::uintptr_t record = (offset >> page_record_shift) & ~std::uintptr_t{sizeof(Page) - 1};
+    return reinterpret_cast<Page*>(reinterpret_cast<char*>(pages) + record);
   }
 };
 static_assert(sizeof(Segment) <= kHugeHeaderSize, "a huge block's header must fit before it");
