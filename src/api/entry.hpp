@@ -1,7 +1,8 @@
 // The public entry points' bodies, shared by the C API (bop_*) and the malloc
 // override: the core's fast path, or -- when BOP_STATS is on -- its counting
-// twin.  The test is one load and one predictable branch; both arms are tail
-// calls, so the fast path needs no stack frame.
+// twin.  The test is one load and one predictable branch (for small
+// allocations none: see allocate); both arms are tail calls, so the fast
+// path needs no stack frame.
 #pragma once
 
 #include <cerrno>
@@ -14,6 +15,9 @@ namespace bop::api {
 
 template <bool kZero>
 inline void* allocate(std::size_t size) noexcept {
+  // Small requests: one compare rules out stats too (core::g_direct_limit).
+  if constexpr (!core::kChecked)
+    if (BOP_LIKELY(size < core::g_direct_limit)) return core::alloc_small<kZero>(size);
   if (BOP_UNLIKELY(stats::active())) return stats::counted_alloc<kZero>(size);
   return core::alloc<kZero>(size);
 }

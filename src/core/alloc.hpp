@@ -80,19 +80,24 @@ inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
   return huge_alloc(size, 0, kZero);
 }
 
+// A request of at most kDirectMax bytes: the direct table names the page.
+// Release builds' entry points call it first (see g_direct_limit).
+template <bool kZero>
+inline void* alloc_small(std::size_t size) noexcept {
+  Heap* heap = tl_heap;
+  std::size_t slot = direct_slot(size);
+  Page* page = heap->direct[slot];
+  if (void* p = page_alloc<kZero>(heap, page, size); BOP_LIKELY(p != nullptr)) return p;
+  return alloc_slow<kZero>(heap, size, kDirectClass[slot]);
+}
+
 // kUnchecked: hardening.cpp's own calls (checked builds route every other
 // call through it first).
 template <bool kZero, bool kUnchecked = false>
 inline void* alloc(std::size_t size) noexcept {
   if constexpr (kChecked && !kUnchecked) return checked_alloc(size, 0);
-  Heap* heap = tl_heap;
-  if (BOP_LIKELY(size <= kDirectMax)) {
-    std::size_t slot = direct_slot(size);
-    Page* page = heap->direct[slot];
-    if (void* p = page_alloc<kZero>(heap, page, size); BOP_LIKELY(p != nullptr)) return p;
-    return alloc_slow<kZero>(heap, size, kDirectClass[slot]);
-  }
-  return alloc_generic<kZero>(heap, size);
+  if (BOP_LIKELY(size <= kDirectMax)) return alloc_small<kZero>(size);
+  return alloc_generic<kZero>(tl_heap, size);
 }
 
 // Any power-of-two alignment.  Most become an ordinary request of a class

@@ -11,6 +11,7 @@
 // | BOP_STATS_INTERVAL_MS | milliseconds    | 0 (off) |
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace bop::core {
@@ -37,5 +38,13 @@ struct Options {
 // the GOT (a load, then the test); now the stats test on the malloc/free fast
 // paths is one rip-relative compare (callgrind: 2 instructions per pair).
 [[gnu::visibility("hidden")]] extern Options g_options;
+
+// Requests below this size go from the entry points (api/entry.hpp) straight
+// to the direct table, before the stats test: kDirectMax + 1 once the
+// environment is read and statistics are off, 0 before that and while they
+// count every call.  One compare then both picks the small-size path and
+// rules out stats, so small requests pay nothing for the stats test.  Written
+// once, in process_init next to g_options.stats_mode (and read like it).
+[[gnu::visibility("hidden")]] extern std::size_t g_direct_limit;
 
 }  // namespace bop::core

@@ -21,6 +21,7 @@ namespace bop::core {
 std::uintptr_t g_link_key = 0;
 #endif
 Options g_options;
+std::size_t g_direct_limit = 0;
 
 namespace {
 
@@ -109,6 +110,7 @@ void process_init() noexcept {
   g_link_key = os::random_u64();
 #endif
   read_options();
+  if (g_options.stats_mode == StatsMode::kOff) g_direct_limit = kDirectMax + 1;
   process_init_thread_exit_key();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   tl_initializing = false;
