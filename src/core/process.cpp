@@ -29,9 +29,13 @@ enum : int { kUninitialized, kInitializing, kReady };
 std::atomic<int> g_state{kUninitialized};
 thread_local bool tl_initializing __attribute__((tls_model("initial-exec"))) = false;
 
-// Locks are taken in one order (heap pool, segment cache, huge cache) so the
-// child of fork() finds none of them held mid-update.
+void (*g_fork_hook)(ForkPhase) noexcept = nullptr;
+
+// Locks are taken in one order (the layer above's, purger round, heap pool,
+// segment cache, huge cache) so the child of fork() finds none of them held
+// mid-update.
 void fork_prepare() {
+  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kPrepare);
   purger_fork_prepare();
   heap_fork_prepare();
   segment_fork_prepare();
@@ -42,12 +46,14 @@ void fork_parent() {
   segment_fork_parent();
   heap_fork_parent();
   purger_fork_parent();
+  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kParent);
 }
 void fork_child() {
   huge_fork_child();
   segment_fork_child();
   heap_fork_child();
   purger_fork_child();
+  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kChild);
 }
 
 // Parses a decimal environment variable; getenv does not allocate.
@@ -96,6 +102,10 @@ void read_options() {
 }
 
 }  // namespace
+
+void process_set_fork_hook(void (*hook)(ForkPhase) noexcept) noexcept {
+  g_fork_hook = hook;
+}
 
 void process_init() noexcept {
   if (g_state.load(std::memory_order_acquire) == kReady || tl_initializing) return;

@@ -9,6 +9,9 @@
 
 namespace bop {
 
+// The three moments of a pthread_atfork handler.
+enum class ForkPhase { kPrepare, kParent, kChild };
+
 class SpinLock {
  public:
   constexpr SpinLock() = default;
@@ -27,6 +30,16 @@ class SpinLock {
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
   // Fork child only: the other threads are gone, whatever they held.
   void reset() noexcept { locked_.store(false, std::memory_order_relaxed); }
+  // A fork handler's part: held across fork(), so the child never inherits
+  // it half-way through another thread's update.
+  void on_fork(ForkPhase phase) noexcept {
+    if (phase == ForkPhase::kPrepare)
+      lock();
+    else if (phase == ForkPhase::kParent)
+      unlock();
+    else
+      reset();
+  }
 
  private:
   std::atomic<bool> locked_{false};

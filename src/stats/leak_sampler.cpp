@@ -463,6 +463,10 @@ void write_collapsed(TextWriter& w, const Run& run) {
 
 }  // namespace
 
+void leak_sampler_fork(ForkPhase phase) noexcept {
+  g_lock.on_fork(phase);
+}
+
 void write_leaks(TextWriter& w, bool json) noexcept {
   LockGuard guard(g_lock);
   std::uint64_t n = core::g_options.sample_bytes;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "platform/spin_lock.hpp"
 #include "platform/text_writer.hpp"
 
 namespace bop::stats {
@@ -29,5 +30,8 @@ void write_leaks(TextWriter& w, bool json) noexcept;
 // by ';', then a space and the estimated bytes.  Live samples, or with
 // BOP_PROFILE_ALL=1 every sample taken.
 void write_profile(TextWriter& w) noexcept;
+
+// Fork: the sample table's lock (process_stats.cpp orders all).
+void leak_sampler_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::stats

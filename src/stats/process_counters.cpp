@@ -240,6 +240,17 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
   if (p != old_block) leak_sampler_on_move(old_block, p);
 }
 
+void counters_fork(ForkPhase phase) noexcept {
+  // Snapshots take the shared shard's lock inside the snapshot lock.
+  if (phase == ForkPhase::kPrepare) {
+    g_snapshot_lock.on_fork(phase);
+    g_shared_lock.on_fork(phase);
+  } else {
+    g_shared_lock.on_fork(phase);
+    g_snapshot_lock.on_fork(phase);
+  }
+}
+
 AllocationStats process_snapshot() noexcept {
   g_snapshot_lock.lock();
   Sums sums = sum_all();

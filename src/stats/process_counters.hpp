@@ -161,5 +161,7 @@ AllocationStats process_snapshot() noexcept;
 void process_reset() noexcept;
 // Blocks allocated in bucket `b` (the size-class histogram; kHugeBucket: huge).
 std::uint64_t bucket_total(unsigned b) noexcept;
+// Fork: the snapshot lock, then the shared shard's (process_stats.cpp orders all).
+void counters_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::stats

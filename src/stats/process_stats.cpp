@@ -71,12 +71,31 @@ void at_exit_report() {
   }
 }
 
+// The stats layer's fork handler (core::process_set_fork_hook).  Without it
+// a thread holding the sample table's lock at fork time left the child hung
+// at its next sample.  One lock order, the order code nests them in: a
+// snapshot reads the shared shard; sampling happens under the shared
+// shard's lock (threads without a heap) and never the other way round; the
+// timeline takes a snapshot before its own lock.
+void stats_fork(ForkPhase phase) noexcept {
+  if (phase == ForkPhase::kPrepare) {
+    counters_fork(phase);
+    timeline_fork(phase);
+    leak_sampler_fork(phase);
+  } else {
+    leak_sampler_fork(phase);
+    timeline_fork(phase);
+    counters_fork(phase);
+  }
+}
+
 // Runs with the library's constructors; allocations before it are already
 // counted (the mode is read on the first allocation).
 __attribute__((constructor)) void start_process_stats() {
   core::process_init();
   g_start_ms = os::now_ms();
   if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  core::process_set_fork_hook(stats_fork);
   std::atexit(at_exit_report);
   timeline_start();
 }

@@ -59,6 +59,10 @@ void timeline_start() noexcept {
   core::purger_maybe_start();
 }
 
+void timeline_fork(ForkPhase phase) noexcept {
+  g_lock.on_fork(phase);
+}
+
 void write_timeline(TextWriter& w) noexcept {
   if (g_points == nullptr) return;
   add_point();  // the timeline ends with the report

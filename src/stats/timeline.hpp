@@ -5,6 +5,7 @@
 // no allocation path looks at it.
 #pragma once
 
+#include "platform/spin_lock.hpp"
 #include "platform/text_writer.hpp"
 
 namespace bop::stats {
@@ -15,5 +16,8 @@ void timeline_start() noexcept;
 // ,"timeline":{...} for the JSON report (nothing when the timeline is off);
 // its last point is taken now.
 void write_timeline(TextWriter& w) noexcept;
+
+// Fork: the points' lock (process_stats.cpp orders all).
+void timeline_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::stats
