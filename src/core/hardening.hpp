@@ -36,9 +36,11 @@ inline constexpr std::size_t kCheckedOverhead = 5;
 // A sized free's size when the caller gave none.
 inline constexpr std::size_t kSizeUnknown = ~std::size_t{0};
 
-// alignment 0: the default.
-void* checked_alloc(std::size_t size, std::size_t alignment) noexcept;
-void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept;
+// alignment 0: the default; zero: calloc (the whole request reads as zero).
+// Inline (hardening_inline.hpp, included by alloc.hpp): the common case
+// stays on the fast path.
+inline void* checked_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+inline void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept;
 void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept;
 std::size_t checked_usable_size(const void* p) noexcept;
 
@@ -47,6 +49,11 @@ struct Page;
 // or is taken again before its purge: a write after free into any of its
 // blocks aborts here.
 void checked_verify_free_page(const Page* page, const char* start) noexcept;
+
+// heap.cpp: `count` blocks of `block_size` carved again from a page that
+// held other blocks before: laid out free (zero up to kZeroCap, and their
+// tails).
+void checked_prepare_reused_blocks(char* start, std::size_t count, std::size_t block_size) noexcept;
 
 // huge.cpp: a huge block's mapping was unmapped (a second free of it is
 // then named a double free, not a foreign pointer).

@@ -46,6 +46,8 @@ void queue_remove(PageQueue& q, Page* page) noexcept {
   page->next = page->prev = nullptr;
 }
 
+std::atomic<std::atomic<std::uint64_t>*> g_segment_registry{nullptr};
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -59,17 +61,14 @@ unsigned g_cache_count = 0;
 // Misuse checks (misuse.cpp): one bit per 4 MiB of the 47-bit address space tells whether
 // a segment of ours lives there (4 MiB of lazily touched address space).
 // ---------------------------------------------------------------------------
-constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
-std::atomic<std::atomic<std::uint64_t>*> g_registry{nullptr};
-
 std::atomic<std::uint64_t>* registry() noexcept {
-  auto* r = g_registry.load(std::memory_order_acquire);
+  auto* r = g_segment_registry.load(std::memory_order_acquire);
   if (r != nullptr) return r;
   void* fresh = os::map_aligned(kRegistryBits / 8, os::kPageSize);
   if (fresh == nullptr) return nullptr;
   auto* expected = static_cast<std::atomic<std::uint64_t>*>(nullptr);
   auto* mine = static_cast<std::atomic<std::uint64_t>*>(fresh);
-  if (!g_registry.compare_exchange_strong(expected, mine)) {
+  if (!g_segment_registry.compare_exchange_strong(expected, mine)) {
     os::unmap(fresh, kRegistryBits / 8);
     return expected;
   }

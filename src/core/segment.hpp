@@ -2,6 +2,7 @@
 // pages back, and returning their memory to the OS after the purge delay.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/types.hpp"
@@ -26,6 +27,20 @@ void segment_cache_trim(bool force) noexcept;
 // Is p inside a live segment (or huge mapping) of ours?  Slow-path misuse checks.
 bool segment_is_registered(const void* p) noexcept;
 void segment_register(const void* segment, std::size_t size, bool live) noexcept;
+
+// The registry: one bit per 4 MiB of the 47-bit address space (mapped at the
+// first query or registration, then never moved).
+inline constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
+extern std::atomic<std::atomic<std::uint64_t>*> g_segment_registry;
+
+// segment_is_registered inlined for the checked build's free fast path: a
+// load, a shift and a bit test once the registry exists.
+inline bool segment_is_registered_inline(const void* p) noexcept {
+  auto* r = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
+  if (__builtin_expect(r == nullptr, 0)) return segment_is_registered(p);
+  std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) >> kSegmentShift) & (kRegistryBits - 1);
+  return (r[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
+}
 
 // Fork: hold/release/reset the global locks of this file.
 void segment_fork_prepare() noexcept;
