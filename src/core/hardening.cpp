@@ -194,7 +194,8 @@ bool free_layout_intact(const char* b, std::size_t block_size) noexcept {
   constexpr std::size_t skip = (kFreedKeyWord + 1) * 8;
   std::uint64_t any = 0;
   std::size_t zeroed = min_size(block_size, kZeroCap);
-  for (std::size_t j = skip; j < zeroed; j += 8) any |= checked::load8(b + j);
+  // Classes and kZeroCap are multiples of 16: two words a step.
+  for (std::size_t j = skip; j < zeroed; j += 16) any |= checked::load8(b + j) | checked::load8(b + j + 8);
   if (block_size > kZeroCap) any |= stored_size(b, block_size);
   return any == 0;
 }
@@ -234,10 +235,14 @@ void report_page_free(const Page* page, const char* p) noexcept {
   fatal("buffer overflow past the end of a block (canary overwritten)", p);
 }
 
+void report_wrong_size(const void* p) noexcept {
+  fatal("sized free with a size other than the block's", p);
+}
+
 void check_sized(const void* p, std::size_t size, std::size_t alignment, std::size_t n,
                  unsigned cls) noexcept {
   if (size == kSizeUnknown) return;
-  if (size != n) fatal("sized free with a size other than the block's", p);
+  if (size != n) report_wrong_size(p);
   if (alignment == 0) return;  // bop_dealloc_sized and free_sized do not say
   if ((reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0 ||
       checked_class(size, alignment) != cls)

@@ -45,9 +45,9 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
 std::size_t checked_usable_size(const void* p) noexcept;
 
 struct Page;
-// segment.cpp: a page whose blocks are all free goes back to its segment,
-// or is taken again before its purge: a write after free into any of its
-// blocks aborts here.
+// segment.cpp: a page whose blocks are all free is purged, or taken again
+// before its purge: a write after free into any of its blocks since they
+// were freed aborts here.
 void checked_verify_free_page(const Page* page, const char* start) noexcept;
 
 // heap.cpp: `count` blocks of `block_size` carved again from a page that

@@ -161,28 +161,32 @@ inline std::uint32_t block_index(const Page* page, std::size_t offset) noexcept 
 void* checked_alloc_slow(std::size_t size, std::size_t alignment, bool zero) noexcept;
 void checked_free_slow(void* p, std::size_t size, std::size_t alignment) noexcept;
 [[noreturn, gnu::cold]] void report_page_free(const Page* page, const char* p) noexcept;
+[[noreturn, gnu::cold]] void report_wrong_size(const void* p) noexcept;
 void check_sized(const void* p, std::size_t size, std::size_t alignment, std::size_t n,
                  unsigned cls) noexcept;
 
 // Bytes of a handed-out block verified still zero: its first cache line
 // past the freed-key word (where a write after free through a stale pointer
-// most likely lands), and for longer blocks the middle and last word of
-// the zeroed prefix, and the tail.  Other writes after free are caught when
+// most likely lands), and for longer blocks the last word of the zeroed
+// prefix and the tail.  Other writes after free are caught when
 // the page's blocks are verified whole (page release or reuse).
 inline constexpr std::size_t kVerifyLine = 64;
 
 inline bool still_zero(const char* p, std::size_t block_size) noexcept {
+  // Every class is a multiple of 16: below the line, blocks of 16, 32 or 48.
   std::uint64_t any = 0;
-  if (block_size >= kVerifyLine) {  // a fixed run of loads, no loop
-    for (std::size_t i = 16; i < kVerifyLine; i += 8) any |= load8(p + i);
-  } else {
-    for (std::size_t i = 16; i < block_size; i += 8) any |= load8(p + i);
+  if (block_size >= kVerifyLine) {
+    any = load8(p + 16) | load8(p + 24) | load8(p + 32) | load8(p + 40) | load8(p + 48) |
+          load8(p + 56);
+  } else if (block_size >= 32) {
+    any = load8(p + 16) | load8(p + 24);
+    if (block_size == 48) any |= load8(p + 32) | load8(p + 40);
   }
-  if (block_size > kVerifyLine) {
-    std::size_t zeroed = min_size(block_size, kZeroCap);
-    any |= load8(p + (zeroed / 2 & ~std::size_t{7})) | load8(p + zeroed - 8);
-    if (block_size > kZeroCap) any |= stored_size(p, block_size);
-  }
+  static_assert(kVerifyLine == 64);
+  // The tail's line is written now anyway; a middle word would cost a
+  // cache miss per allocation.
+  if (block_size > kVerifyLine)
+    any |= load8(p + min_size(block_size, kZeroCap) - 8) | stored_size(p, block_size);
   return any == 0;
 }
 
@@ -203,8 +207,9 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
   // grows while the page is in use, so any value read covers a live block.
   std::uint32_t reserved =
       std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
-  if (BOP_UNLIKELY(block_index(page, static_cast<std::size_t>(p - seg->page_start(page))) >=
-                   reserved))
+  // Pages are aligned to their size: p's offset in its page is its low bits.
+  std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
+  if (BOP_UNLIKELY(block_index(page, offset) >= reserved))
     report_page_free(page, p);
   // A live block's tail holds its request size (at least 1); a freed one's
   // is 0 and its second word the freed key.  A page not in use has block
@@ -272,15 +277,15 @@ void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) no
 
 }  // namespace checked
 
-// Fast path: an unsized free of a registered small or medium block whose
-// request and canary end within 64 bytes; every call it makes is a tail
+// Fast path: a free without an alignment of a registered small or medium
+// block whose request and canary end within 64 bytes; every call it makes is a tail
 // call or does not return, so it needs no stack frame.  The registry is
 // asked before anything is read from p's segment header: nullptr and
 // foreign pointers fail it, and the slow path sorts them out, as it does
-// sized frees, huge and zero-size blocks.
+// aligned sized frees, huge and zero-size blocks.
 [[gnu::always_inline]] inline void checked_free(void* p, std::size_t size,
                                                 std::size_t alignment) noexcept {
-  if (BOP_UNLIKELY(p == nullptr || size != kSizeUnknown))
+  if (BOP_UNLIKELY(p == nullptr || alignment != 0))
     return checked::checked_free_slow(p, size, alignment);
   // segment_of maps p - 1: the registry is asked about the same address.
   auto* registry = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
@@ -295,6 +300,8 @@ void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) no
   char* b = static_cast<char*>(p);
   Page* page = seg->page_of(p);
   std::size_t n = checked::page_block_live(seg, page, b);
+  // A sized free without an alignment: the size must be the request's.
+  if (BOP_UNLIKELY(size != kSizeUnknown && size != n)) checked::report_wrong_size(p);
   std::size_t block_size = page->block_size;
   std::size_t len = checked::clear_length(n, block_size);
   if (BOP_UNLIKELY(len > checked::kClearShortMax))

@@ -88,9 +88,14 @@ void page_extend(Page* page) noexcept {
   if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
   char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
   // Checked builds hand out blocks zeroed up to kZeroCap; a reused page
-  // still holds the links, keys and data of its previous blocks.
-  if constexpr (kChecked)
-    if (!page->is_zero) checked_prepare_reused_blocks(start, n, size);
+  // still holds the links, keys and data of its previous blocks (but for
+  // the first checked_clean, verified free blocks of this same class).
+  if constexpr (kChecked) {
+    if (!page->is_zero) {
+      std::uint32_t skip = page->checked_clean > page->reserved ? page->checked_clean - page->reserved : 0;
+      if (skip < n) checked_prepare_reused_blocks(start + std::size_t{skip} * size, n - skip, size);
+    }
+  }
   for (std::uint32_t i = 0; i + 1 < n; ++i)
     block_set_next(reinterpret_cast<Block*>(start + i * size),
                    reinterpret_cast<Block*>(start + (i + 1) * size));

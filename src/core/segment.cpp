@@ -157,6 +157,10 @@ void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
   queue_remove(heap->purge_queue, page);
   page->in_purge_queue = false;
   seg->dirty_pages--;
+  // Checked builds verify a free page once, here or where it is taken back
+  // before its purge (page_acquire): a write after free into any of its
+  // blocks since they were freed aborts.
+  if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
   os::purge(seg->page_start(page), page_bytes(seg));
   page->is_zero = true;
 }
@@ -189,8 +193,13 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   if (seg->free_mask == 0) free_list_remove(heap, seg);
 
   Page* page = &seg->pages[i];
+  static_assert((std::size_t{1} << kSmallPageShift) / 16 <= 0xFFFF, "checked_clean fits 16 bits");
+  std::uint32_t clean = 0;
   if (page->in_purge_queue) {  // reuse before its purge: memory is dirty
-    if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
+    if constexpr (kChecked) {
+      checked_verify_free_page(page, seg->page_start(page));
+      if (page->size_class == cls) clean = page->reserved;  // same layout: reusable as is
+    }
     queue_remove(heap->purge_queue, page);
     page->in_purge_queue = false;
     seg->dirty_pages--;
@@ -207,6 +216,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->in_use = true;
   page->free_is_zero = false;
   page->sampled.store(0, std::memory_order_relaxed);
+  page->checked_clean = static_cast<std::uint16_t>(clean);
   page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
   page->next = page->prev = nullptr;
   return page;
@@ -215,7 +225,6 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 void page_release(Heap* heap, Page* page) noexcept {
   LockGuard guard(heap->page_lock);
   Segment* seg = segment_of_page(page);
-  if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
   page->in_use = false;
   page->block_size = 0;
   page->free = page->local_free = nullptr;
