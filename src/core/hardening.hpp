@@ -2,13 +2,15 @@
 // forwards here first (an `if constexpr`, so default builds carry none of
 // it).  What it adds to misuse.hpp's checks:
 //
-//  - Freed blocks are zeroed, and verified still zero when handed out again:
-//    reads after free and of "uninitialised" memory see zeros, and a write
-//    after free aborts at the block's reuse at the latest.
+//  - Freed blocks are zeroed up to their first KiB (hardening_inline.hpp
+//    has the exact layout), and verified still zero when handed out again:
+//    reads after free and of "uninitialised" memory there see zeros, and a
+//    write after free there aborts at the block's reuse or its page's purge
+//    at the latest.
 //  - A canary after every small and medium block: the request n is served
-//    from a block of at least n + kOverhead bytes; byte n is 0 (a string
-//    filling the block stays terminated), the next bytes hold a pattern, and
-//    the block's last 4 bytes hold n.  Checked on free and realloc.  The
+//    from a block of at least n + kCheckedOverhead bytes; byte n is 0 (a
+//    string filling the block stays terminated), the next 7 to 16 bytes hold
+//    a pattern, and the block's last 4 bytes hold n.  Checked on free and realloc.  The
 //    usable size is n.  Huge blocks get a canary byte and pattern after n too.
 //  - Huge blocks are unmapped on free (never cached): any later access faults.
 //  - Zero-size requests get a unique address in an inaccessible region:
@@ -29,9 +31,10 @@ inline constexpr bool kChecked = true;
 inline constexpr bool kChecked = false;
 #endif
 
-// Bytes a checked block carries past the request: the zero canary byte and
-// the 4-byte stored request size.
-inline constexpr std::size_t kCheckedOverhead = 5;
+// Bytes a checked block carries past the request, at least: 8 canary bytes
+// (so writing and checking the canary takes a fixed run of word stores and
+// loads, no branch on its length) and the 4-byte stored request size.
+inline constexpr std::size_t kCheckedOverhead = 12;
 
 // A sized free's size when the caller gave none.
 inline constexpr std::size_t kSizeUnknown = ~std::size_t{0};

@@ -8,7 +8,7 @@
 //
 //   [0, n)              the program's bytes
 //   [n, stop)           the canary: byte n is 0, then kCanaryPattern bytes;
-//                       stop = min(n + 17, B - 4)
+//                       stop = min(n + 17, B - 4), at least n + 8
 //   [B - 4, B)          n (the tail; 0 while the block is free)
 //   the rest of [0, min(B, kZeroCap)) is zero.
 //
@@ -74,39 +74,29 @@ inline std::size_t canary_stop(std::size_t n, std::size_t end) noexcept {
   return min_size(end, n + kCanaryBytes);
 }
 
-// Writes the canary into [c, c + len), len 1..17: overlapping stores, the
-// head word last (a pattern store ending at c + len may cover byte c).
-inline void write_canary_at(char* c, std::size_t len) noexcept {
-  if (len >= 8) {
-    store8(c + len - 8, kPatternWord);
-    if (len > 16) store8(c + 8, kPatternWord);
-    store8(c, kHeadWord);
-  } else if (len >= 4) {
-    store4(c + len - 4, static_cast<std::uint32_t>(kPatternWord));
-    store4(c, static_cast<std::uint32_t>(kHeadWord));
-  } else {
-    c[len - 1] = static_cast<char>(kCanaryPattern);
-    c[len > 2 ? 1 : len - 1] = static_cast<char>(kCanaryPattern);
-    c[0] = 0;
-  }
+// The canary occupies [c, c + len), len 8..17 (kCheckedOverhead leaves 8
+// bytes at least before the tail): three overlapping words, at c, c + len - 8
+// and c + min(8, len - 8); the last two are the same word when len <= 16.
+// Only the word at c holds the zero byte, and when len is 8 the word at
+// c + len - 8 is that word too.
+inline std::size_t canary_mid(std::size_t len) noexcept {
+  return min_size(8, len - 8);
+}
+inline std::uint64_t canary_end_word(std::size_t len) noexcept {
+  return len == 8 ? kHeadWord : kPatternWord;  // a cmov, not a branch
 }
 
-// Is [c, c + len) the canary write_canary_at left?  The same overlapping
-// loads, compared with the words they should hold.
+inline void write_canary_at(char* c, std::size_t len) noexcept {
+  store8(c + len - 8, kPatternWord);
+  store8(c + canary_mid(len), kPatternWord);
+  store8(c, kHeadWord);  // last: a pattern word may have covered byte c
+}
+
 inline bool canary_intact_at(const char* c, std::size_t len) noexcept {
-  if (len >= 8) {
-    std::uint64_t tail_want = len == 8 ? kHeadWord : kPatternWord;
-    std::uint64_t diff = (load8(c) ^ kHeadWord) | (load8(c + len - 8) ^ tail_want);
-    if (len > 16) diff |= load8(c + 8) ^ kPatternWord;
-    return diff == 0;
-  }
-  if (len >= 4) {
-    auto head = static_cast<std::uint32_t>(kHeadWord);
-    auto tail_want = len == 4 ? head : static_cast<std::uint32_t>(kPatternWord);
-    return ((load4(c) ^ head) | (load4(c + len - 4) ^ tail_want)) == 0;
-  }
-  auto pattern = static_cast<char>(kCanaryPattern);
-  return c[0] == 0 && (len < 2 || c[1] == pattern) && (len < 3 || c[2] == pattern);
+  std::uint64_t end = canary_end_word(len);
+  std::uint64_t diff = (load8(c) ^ kHeadWord) | (load8(c + len - 8) ^ end) |
+                       (load8(c + canary_mid(len)) ^ end);
+  return diff == 0;
 }
 
 inline void write_canary(char* p, std::size_t n, std::size_t end) noexcept {
