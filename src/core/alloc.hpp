@@ -29,9 +29,12 @@ inline void check_link(const Page* page, const Block* b, const Block* next) {
 #if BOP_CHECKED
   // Same page: the addresses agree above the page shift (no block starts
   // at its page's end, and page 0, the header, has no blocks).
+  // One branch: `&` on the two tests, not `&&` (a list's last link is
+  // null at random in programs that mix sizes).
   unsigned shift = segment_of_page(page)->page_shift;
-  if (next != nullptr &&
-      ((reinterpret_cast<std::uintptr_t>(next) ^ reinterpret_cast<std::uintptr_t>(b)) >> shift) != 0)
+  bool off_page =
+      ((reinterpret_cast<std::uintptr_t>(next) ^ reinterpret_cast<std::uintptr_t>(b)) >> shift) != 0;
+  if (BOP_UNLIKELY(off_page & (next != nullptr)))
     fatal("corrupted free list (use after free or buffer overflow?)", b);
 #else
   (void)page, (void)b, (void)next;
