@@ -32,8 +32,8 @@ inline void check_link(const Page* page, const Block* b, const Block* next) {
   // One branch: `&` on the two tests, not `&&` (a list's last link is
   // null at random in programs that mix sizes).
   unsigned shift = segment_of_page(page)->page_shift;
-  bool off_page =
-      ((reinterpret_cast<std::uintptr_t>(next) ^ reinterpret_cast<std::uintptr_t>(b)) >> shift) != 0;
+  bool off_page = ((reinterpret_cast<std::uintptr_t>(next) ^ reinterpret_cast<std::uintptr_t>(b)) >>
+                   shift) != 0;
   if (BOP_UNLIKELY(off_page & (next != nullptr)))
     fatal("corrupted free list (use after free or buffer overflow?)", b);
 #else

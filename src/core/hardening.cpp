@@ -17,7 +17,6 @@
 namespace bop::core {
 namespace {
 
-
 // ---------------------------------------------------------------------------
 // Zero-size blocks: 16-byte slots of one 4 MiB region whose slot area is
 // inaccessible.  The region starts with a Segment header (owner nullptr,
@@ -195,7 +194,8 @@ bool free_layout_intact(const char* b, std::size_t block_size) noexcept {
   std::uint64_t any = 0;
   std::size_t zeroed = min_size(block_size, kZeroCap);
   // Classes and kZeroCap are multiples of 16: two words a step.
-  for (std::size_t j = skip; j < zeroed; j += 16) any |= checked::load8(b + j) | checked::load8(b + j + 8);
+  for (std::size_t j = skip; j < zeroed; j += 16)
+    any |= checked::load8(b + j) | checked::load8(b + j + 8);
   if (block_size > kZeroCap) any |= stored_size(b, block_size);
   return any == 0;
 }
@@ -297,11 +297,13 @@ void checked_verify_free_page(const Page* page, const char* start) noexcept {
   std::size_t block_size = kClassSize[page->size_class];
   for (std::uint32_t i = 0; i < page->reserved; ++i) {
     const char* b = start + std::size_t{i} * block_size;
-    if (!free_layout_intact(b, block_size)) fatal("write after free (a freed block was modified)", b);
+    if (!free_layout_intact(b, block_size))
+      fatal("write after free (a freed block was modified)", b);
   }
 }
 
-void checked_prepare_reused_blocks(char* start, std::size_t count, std::size_t block_size) noexcept {
+void checked_prepare_reused_blocks(char* start, std::size_t count,
+                                   std::size_t block_size) noexcept {
   if (block_size <= kZeroCap) {
     std::memset(start, 0, count * block_size);
     return;

@@ -94,8 +94,8 @@ inline void write_canary_at(char* c, std::size_t len) noexcept {
 
 inline bool canary_intact_at(const char* c, std::size_t len) noexcept {
   std::uint64_t end = canary_end_word(len);
-  std::uint64_t diff = (load8(c) ^ kHeadWord) | (load8(c + len - 8) ^ end) |
-                       (load8(c + canary_mid(len)) ^ end);
+  std::uint64_t diff =
+      (load8(c) ^ kHeadWord) | (load8(c + len - 8) ^ end) | (load8(c + canary_mid(len)) ^ end);
   return diff == 0;
 }
 
@@ -158,8 +158,8 @@ void check_sized(const void* p, std::size_t size, std::size_t alignment, std::si
 // Bytes of a handed-out block verified still zero: its first cache line
 // past the freed-key word (where a write after free through a stale pointer
 // most likely lands), and for longer blocks the last word of the zeroed
-// prefix and the tail.  Other writes after free are caught when
-// the page's blocks are verified whole (page release or reuse).
+// prefix and the tail.  Other writes after free into the first KiB are
+// caught when the page's blocks are verified whole (its purge or its reuse).
 inline constexpr std::size_t kVerifyLine = 64;
 
 inline bool still_zero(const char* p, std::size_t block_size) noexcept {
@@ -181,7 +181,8 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
 }
 
 // A page block popped for request n: verified, then laid out live.
-[[gnu::always_inline]] inline void* hand_out(char* p, std::size_t n, std::size_t block_size) noexcept {
+[[gnu::always_inline]] inline void* hand_out(char* p, std::size_t n,
+                                             std::size_t block_size) noexcept {
   if (BOP_UNLIKELY(!still_zero(p, block_size)))
     fatal("write after free (a freed block was modified before its reuse)", p);
   store8(p, 0);  // the free-list link (the freed key is cleared by page_pop)
@@ -192,15 +193,16 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
 
 // p (registered, in a small or medium segment) must be the start of a live
 // block of `page`; returns its request size (canary checked).
-[[gnu::always_inline]] inline std::size_t page_block_live(Segment* seg, Page* page, char* p) noexcept {
+[[gnu::always_inline]] inline std::size_t page_block_live(Segment* seg, Page* page,
+                                                          char* p) noexcept {
   // Another thread may be extending the page (page_extend): `reserved` only
   // grows while the page is in use, so any value read covers a live block.
   std::uint32_t reserved =
       std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
   // Pages are aligned to their size: p's offset in its page is its low bits.
-  std::uintptr_t offset = reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
-  if (BOP_UNLIKELY(block_index(page, offset) >= reserved))
-    report_page_free(page, p);
+  std::uintptr_t offset =
+      reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
+  if (BOP_UNLIKELY(block_index(page, offset) >= reserved)) report_page_free(page, p);
   // A live block's tail holds its request size (at least 1); a freed one's
   // is 0 and its second word the freed key.  A page not in use has block
   // size 0 (page_release), so this fails for it too: the read, at p - 4,
@@ -219,7 +221,8 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
 // Up to 64 bytes (most frees) as overlapping 16-byte stores; longer through
 // memset, which the caller calls out of line (inlined, the compiler picks
 // `rep stos`, slow to start).
-[[gnu::always_inline]] inline std::size_t clear_length(std::size_t n, std::size_t block_size) noexcept {
+[[gnu::always_inline]] inline std::size_t clear_length(std::size_t n,
+                                                       std::size_t block_size) noexcept {
   return min_size(canary_stop(n, block_size - kTailBytes), kZeroCap);
 }
 [[gnu::always_inline]] inline void clear_short(char* p, std::size_t len) noexcept {
@@ -238,7 +241,7 @@ inline constexpr std::size_t kClearShortMax = 64;
 // direct page has a block at hand (the default build's fast path on the
 // request plus the overhead), then the zero check and the canary.
 [[gnu::always_inline]] inline void* checked_alloc(std::size_t size, std::size_t alignment,
-                                                 bool zero) noexcept {
+                                                  bool zero) noexcept {
   if (BOP_LIKELY(alignment == 0 && size - 1 < checked::kInlineMax)) {  // size 0 wraps around
     Heap* heap = tl_heap;
     std::size_t internal = size + kCheckedOverhead;
@@ -267,9 +270,9 @@ void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) no
 
 }  // namespace checked
 
-// Fast path: a free without an alignment of a registered small or medium
-// block whose request and canary end within 64 bytes; every call it makes is a tail
-// call or does not return, so it needs no stack frame.  The registry is
+// Fast path: a free (sized or not, but without an alignment) of a
+// registered small or medium block, cleared inline when its request and
+// canary end within 64 bytes (longer ones in a tail call).  The registry is
 // asked before anything is read from p's segment header: nullptr and
 // foreign pointers fail it, and the slow path sorts them out, as it does
 // aligned sized frees, huge and zero-size blocks.

@@ -92,7 +92,8 @@ void page_extend(Page* page) noexcept {
   // the first checked_clean, verified free blocks of this same class).
   if constexpr (kChecked) {
     if (!page->is_zero) {
-      std::uint32_t skip = page->checked_clean > page->reserved ? page->checked_clean - page->reserved : 0;
+      std::uint32_t skip =
+          page->checked_clean > page->reserved ? page->checked_clean - page->reserved : 0;
       if (skip < n) checked_prepare_reused_blocks(start + std::size_t{skip} * size, n - skip, size);
     }
   }

@@ -29,18 +29,10 @@ bool segment_is_registered(const void* p) noexcept;
 void segment_register(const void* segment, std::size_t size, bool live) noexcept;
 
 // The registry: one bit per 4 MiB of the 47-bit address space (mapped at the
-// first query or registration, then never moved).
+// first query or registration, then never moved).  The checked build's free
+// fast path tests p's bit itself (hardening_inline.hpp).
 inline constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
 extern std::atomic<std::atomic<std::uint64_t>*> g_segment_registry;
-
-// segment_is_registered inlined for the checked build's free fast path: a
-// load, a shift and a bit test once the registry exists.
-inline bool segment_is_registered_inline(const void* p) noexcept {
-  auto* r = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
-  if (__builtin_expect(r == nullptr, 0)) return segment_is_registered(p);
-  std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) >> kSegmentShift) & (kRegistryBits - 1);
-  return (r[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
-}
 
 // Fork: hold/release/reset the global locks of this file.
 void segment_fork_prepare() noexcept;
