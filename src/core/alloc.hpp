@@ -27,8 +27,14 @@ namespace bop::core {
 // Checked builds: a free-list link must stay inside its own page.
 inline void check_link(const Page* page, const Block* b, const Block* next) {
 #if BOP_CHECKED
-  if (next != nullptr &&
-      (segment_of(next) != segment_of(b) || segment_of(b)->page_of(next) != page))
+  // Same page: the addresses agree above the page shift (no block starts
+  // at its page's end, and page 0, the header, has no blocks).
+  // One branch: `&` on the two tests, not `&&` (a list's last link is
+  // null at random in programs that mix sizes).
+  unsigned shift = segment_of_page(page)->page_shift;
+  bool off_page = ((reinterpret_cast<std::uintptr_t>(next) ^ reinterpret_cast<std::uintptr_t>(b)) >>
+                   shift) != 0;
+  if (BOP_UNLIKELY(off_page & (next != nullptr)))
     fatal("corrupted free list (use after free or buffer overflow?)", b);
 #else
   (void)page, (void)b, (void)next;
@@ -95,7 +101,7 @@ inline void* alloc_small(std::size_t size) noexcept {
 // call through it first).
 template <bool kZero, bool kUnchecked = false>
 inline void* alloc(std::size_t size) noexcept {
-  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, 0);
+  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, 0, kZero);
   if (BOP_LIKELY(size <= kDirectMax)) return alloc_small<kZero>(size);
   return alloc_generic<kZero>(tl_heap, size);
 }
@@ -108,7 +114,7 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, alignment);
+  if constexpr (kChecked && !kUnchecked) return checked_alloc(size, alignment, kZero);
   if (alignment <= 16) {
     // Every class is 16-aligned.
     return alloc<kZero, kUnchecked>(size);
@@ -234,3 +240,6 @@ inline void* reallocate(void* p, std::size_t size, std::size_t alignment) noexce
 }
 
 }  // namespace bop::core
+
+// The checked build's inline paths build on the ones above.
+#include "core/hardening_inline.hpp"

@@ -17,10 +17,6 @@
 namespace bop::core {
 namespace {
 
-constexpr unsigned char kCanaryPattern = 0xCB;
-constexpr std::size_t kPatternBytes = 16;  // pattern bytes after the zero canary byte, at most
-constexpr std::size_t kTailBytes = 4;      // the stored request size at a block's end
-
 // ---------------------------------------------------------------------------
 // Zero-size blocks: 16-byte slots of one 4 MiB region whose slot area is
 // inaccessible.  The region starts with a Segment header (owner nullptr,
@@ -106,78 +102,16 @@ bool was_huge_unmapped(const void* p) noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Canaries.  A live page block of request n: byte n is 0, bytes n+1 .. n+16
-// (clipped to the tail) hold kCanaryPattern, the last 4 bytes hold n, and
-// every other byte past n is zero.  A free block is zero everywhere but its
-// link and freed-key words.  Both layouts are kept by touching only
-// [0, n + 17) and the tail, never the whole block: the cost of a free follows
-// what the program could have written, not the block size.
+// Canaries and the zeroed prefix: hardening_inline.hpp has the layout.
 // ---------------------------------------------------------------------------
-std::size_t min_size(std::size_t a, std::size_t b) {
-  return a < b ? a : b;
-}
-
-// The canary as it stands in memory: the zero byte, then the pattern.
-constexpr std::size_t kCanaryBytes = 1 + kPatternBytes;
-constexpr auto kCanary = [] {
-  std::array<unsigned char, kCanaryBytes> c{};
-  for (std::size_t i = 1; i < kCanaryBytes; ++i) c[i] = kCanaryPattern;
-  return c;
-}();
-
-// End of the canary of request n in a block whose canary area ends at `end`.
-std::size_t canary_stop(std::size_t n, std::size_t end) noexcept {
-  return min_size(end, n + kCanaryBytes);
-}
-
-std::uint64_t load8(const void* p) noexcept {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
-// The first `len` (1..17) bytes of kCanary, at p.  From 8 bytes on: two or
-// three overlapping word stores, no loop.
-void write_canary_bytes(char* p, std::size_t len) noexcept {
-  if (len < 8) {
-    std::memcpy(p, kCanary.data(), len);
-    return;
-  }
-  std::memcpy(p, kCanary.data(), 8);
-  std::memcpy(p + len - 8, kCanary.data() + len - 8, 8);
-  if (len > 16) std::memcpy(p + 8, kCanary.data() + 8, 8);
-}
-
-// Bytes [n, stop): 0, then pattern bytes.
-void write_canary(char* p, std::size_t n, std::size_t end) noexcept {
-  write_canary_bytes(p + n, canary_stop(n, end) - n);
-}
-
-// The canary of request n as write_canary left it: two or three word
-// compares (overlapping loads, like write_canary_bytes' stores).  Bytes past
-// the pattern are not read: a write that skips the canary is caught when the
-// block's first line or sampled words are verified at reuse, or when its
-// page is verified whole.
-bool canary_intact(const char* p, std::size_t n, std::size_t end) noexcept {
-  const char* c = p + n;
-  std::size_t len = canary_stop(n, end) - n;
-  const unsigned char* ref = kCanary.data();
-  if (len < 8) return std::memcmp(c, ref, len) == 0;
-  std::uint64_t diff = (load8(c) ^ load8(ref)) | (load8(c + len - 8) ^ load8(ref + len - 8));
-  if (len > 16) diff |= load8(c + 8) ^ load8(ref + 8);
-  return diff == 0;
-}
-
-std::uint32_t stored_size(const char* p, std::size_t block_size) noexcept {
-  std::uint32_t n;
-  std::memcpy(&n, p + block_size - kTailBytes, sizeof n);
-  return n;
-}
-
-void set_stored_size(char* p, std::size_t block_size, std::size_t n) noexcept {
-  auto v = static_cast<std::uint32_t>(n);
-  std::memcpy(p + block_size - kTailBytes, &v, sizeof v);
-}
+using checked::canary_intact;
+using checked::canary_stop;
+using checked::kTailBytes;
+using checked::kZeroCap;
+using checked::min_size;
+using checked::set_stored_size;
+using checked::stored_size;
+using checked::write_canary;
 
 // A page block's request size, after checking its canary and tail.
 std::size_t page_block_size_checked(const char* p, std::size_t block_size) noexcept {
@@ -185,13 +119,6 @@ std::size_t page_block_size_checked(const char* p, std::size_t block_size) noexc
   if (n + kCheckedOverhead > block_size || !canary_intact(p, n, block_size - kTailBytes))
     fatal("buffer overflow past the end of a block (canary overwritten)", p);
   return n;
-}
-
-// Back to the free layout: zero what the request and its canary covered,
-// and the tail.  The rest of the block is zero already.
-void clear_page_block(char* p, std::size_t n, std::size_t block_size) noexcept {
-  std::memset(p, 0, canary_stop(n, block_size - kTailBytes));
-  set_stored_size(p, block_size, 0);
 }
 
 std::size_t huge_request(const Segment* seg) noexcept {
@@ -219,38 +146,12 @@ unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
   return aligned_class(internal, alignment);
 }
 
-// ---------------------------------------------------------------------------
-// Block index without a division: for a class size d = odd << k, the
-// offset times the inverse of odd (mod 2^32), rotated right by k, is
-// offset / d when d divides the offset, and above 2^32 / d (so above any
-// page's block count) when it does not.  One multiply, one rotate, and the
-// caller's compare with `reserved` is the whole "start of a block" test.
-// ---------------------------------------------------------------------------
-struct ExactDivisor {
-  std::uint32_t inverse;
-  std::uint8_t shift;
-};
-
-constexpr std::uint32_t odd_inverse(std::uint32_t odd) {
-  std::uint32_t x = odd;  // correct to 3 bits; each Newton step doubles them
-  for (int i = 0; i < 4; ++i) x *= 2 - odd * x;
-  return x;
-}
-
-constexpr auto kExactDivisor = [] {
-  std::array<ExactDivisor, kClassCount> t{};
-  for (unsigned c = 0; c < kClassCount; ++c) {
-    auto shift = static_cast<unsigned>(std::countr_zero(kClassSize[c]));
-    t[c] = {odd_inverse(kClassSize[c] >> shift), static_cast<std::uint8_t>(shift)};
-  }
-  return t;
-}();
-// Every class: multiples map to their index, the offsets between them far
-// past any block count.
+// checked::block_index: multiples of the class size map to their index,
+// the offsets between them far past any block count.
 static_assert([] {
   for (unsigned c = 0; c < kClassCount; ++c) {
     std::uint32_t d = kClassSize[c];
-    ExactDivisor e = kExactDivisor[c];
+    checked::ExactDivisor e = checked::kExactDivisor[c];
     std::uint32_t blocks = static_cast<std::uint32_t>((std::size_t{1} << kMediumPageShift) / d);
     for (std::uint32_t i = 0; i < blocks; i += 1 + blocks / 64) {
       if (std::rotr(i * d * e.inverse, e.shift) != i) return false;
@@ -261,13 +162,6 @@ static_assert([] {
   return true;
 }());
 static_assert((kLargeBlockMax << 1) <= ~std::uint32_t{0}, "page offsets fit 32 bits");
-
-// offset / block size if the offset is a multiple of it, else a value
-// larger than any block count.
-std::uint32_t block_index(const Page* page, std::size_t offset) noexcept {
-  ExactDivisor d = kExactDivisor[page->size_class];
-  return std::rotr(static_cast<std::uint32_t>(offset) * d.inverse, d.shift);
-}
 
 // ---------------------------------------------------------------------------
 // Validation of a pointer about to be freed or reallocated.
@@ -289,83 +183,73 @@ void check_huge_live(const Segment* seg, const void* p) noexcept {
   if (seg->huge_freed) fatal("double free of a huge block", p);
 }
 
-// p (registered, in a small or medium segment) is the start of a live block
-// of `page`; returns its request size (canary checked).
 std::size_t check_page_block_live(Segment* seg, Page* page, char* p) noexcept {
-  if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
-  // Another thread may be extending the page (page_extend): `reserved` only
-  // grows while the page is in use, so any value read covers a live block.
-  std::uint32_t reserved =
-      std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
-  if (block_index(page, static_cast<std::size_t>(p - seg->page_start(page))) >= reserved)
-    fatal("free of a pointer that is not the start of a block", p);
-  // A freed block (zeroed, then marked) freed again, also by a thread that
-  // may not walk the owner's lists: its mark and its cleared size tell.
-  std::size_t block_size = page->block_size;
-  if (*freed_key_slot(p) == kFreedKey && stored_size(p, block_size) == 0)
-    fatal("double free", p);
-  return page_block_size_checked(p, block_size);
+  return checked::page_block_live(seg, page, p);
 }
 
-// Bytes of a block verified still zero when it is handed out again: its
-// first cache line (past the link word) and sampled words (the middle and
-// the last word, which covers the tail).  A write after free elsewhere is
-// caught when the page's blocks are verified whole (page release or reuse).
-constexpr std::size_t kVerifyLine = 64;
-
-void check_still_zero(const char* p, std::size_t block_size) noexcept {
+// A block of B bytes laid out free beyond its first two words: zero up to
+// kZeroCap, and its tail.
+bool free_layout_intact(const char* b, std::size_t block_size) noexcept {
+  constexpr std::size_t skip = (kFreedKeyWord + 1) * 8;
   std::uint64_t any = 0;
-  std::size_t line = min_size(block_size, kVerifyLine);
-  for (std::size_t i = 8; i < line; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    any |= w;
-  }
-  if (block_size > kVerifyLine) {
-    std::uint64_t mid, last;
-    std::memcpy(&mid, p + (block_size / 2 & ~std::size_t{7}), 8);
-    std::memcpy(&last, p + block_size - 8, 8);
-    any |= mid | last;
-  }
-  if (any != 0) fatal("write after free (a freed block was modified before its reuse)", p);
+  std::size_t zeroed = min_size(block_size, kZeroCap);
+  // Classes and kZeroCap are multiples of 16: two words a step.
+  for (std::size_t j = skip; j < zeroed; j += 16)
+    any |= checked::load8(b + j) | checked::load8(b + j + 8);
+  if (block_size > kZeroCap) any |= stored_size(b, block_size);
+  return any == 0;
+}
+
+}  // namespace
+
+namespace checked {
+
+void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) noexcept {
+  std::memset(p, 0, len);
+  set_stored_size(p, page->block_size, 0);
+  push_page_block(seg, page, p);
+}
+
+// Any free of a registered small or medium block, sized or not.
+void free_page_block(Segment* seg, void* p, std::size_t size, std::size_t alignment) noexcept {
+  char* b = static_cast<char*>(p);
+  Page* page = seg->page_of(p);
+  std::size_t n = page_block_live(seg, page, b);
+  check_sized(p, size, alignment, n, page->size_class);
+  std::memset(b, 0, clear_length(n, page->block_size));
+  set_stored_size(b, page->block_size, 0);
+  push_page_block(seg, page, b);
+}
+
+void report_page_free(const Page* page, const char* p) noexcept {
+  if (!page->in_use) fatal("free of a pointer into an unused page (double free?)", p);
+  Segment* seg = segment_of_page(page);
+  std::uint32_t reserved =
+      std::atomic_ref<const std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
+  if (block_index(page, static_cast<std::size_t>(p - seg->page_start(page))) >= reserved)
+    fatal("free of a pointer that is not the start of a block", p);
+  // A freed block (cleared, then marked) freed again, also by a thread that
+  // may not walk the owner's lists: its mark and its cleared size tell.
+  if (*freed_key_slot(const_cast<char*>(p)) == kFreedKey && stored_size(p, page->block_size) == 0)
+    fatal("double free", p);
+  fatal("buffer overflow past the end of a block (canary overwritten)", p);
+}
+
+void report_wrong_size(const void* p) noexcept {
+  fatal("sized free with a size other than the block's", p);
 }
 
 void check_sized(const void* p, std::size_t size, std::size_t alignment, std::size_t n,
                  unsigned cls) noexcept {
   if (size == kSizeUnknown) return;
-  if (size != n) fatal("sized free with a size other than the block's", p);
+  if (size != n) report_wrong_size(p);
   if (alignment == 0) return;  // bop_dealloc_sized and free_sized do not say
   if ((reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) != 0 ||
       checked_class(size, alignment) != cls)
     fatal("aligned sized free with an alignment the block was not allocated with", p);
 }
 
-}  // namespace
-
-void checked_verify_free_page(const Page* page, const char* start) noexcept {
-  // Every block is free: zero past its link word and its freed key.  (The
-  // page's class and carve count still describe its last use.)
-  std::size_t block_size = kClassSize[page->size_class];
-  constexpr std::size_t skip = (kFreedKeyWord + 1) * 8;
-  for (std::uint32_t i = 0; i < page->reserved; ++i) {
-    const char* b = start + std::size_t{i} * block_size;
-    std::uint64_t any = 0;
-    for (std::size_t j = skip; j < block_size; j += 8) {
-      std::uint64_t w;
-      std::memcpy(&w, b + j, 8);
-      any |= w;
-    }
-    if (any != 0) fatal("write after free (a freed block was modified)", b);
-  }
-}
-
-void checked_note_huge_unmapped(const void* block) noexcept {
-  LockGuard guard(g_ring_lock);
-  g_unmapped[g_unmapped_next] = block;
-  g_unmapped_next = (g_unmapped_next + 1) % kUnmappedRing;
-}
-
-void* checked_alloc(std::size_t size, std::size_t alignment) noexcept {
+void* checked_alloc_slow(std::size_t size, std::size_t alignment, bool zero) noexcept {
   if (BOP_UNLIKELY(size == 0) && alignment <= kZeroSlot) {
     if (void* p = zero_alloc()) return p;
     size = 1;
@@ -385,14 +269,12 @@ void* checked_alloc(std::size_t size, std::size_t alignment) noexcept {
     return p;
   }
   std::size_t block_size = seg->page_of(p)->block_size;
-  check_still_zero(p, block_size);
-  std::memset(p, 0, 8);  // the free-list link
-  write_canary(p, size, block_size - kTailBytes);
-  set_stored_size(p, block_size, size);
-  return p;
+  // Past kZeroCap the block holds what its previous uses left there.
+  if (zero && size > kZeroCap) std::memset(p + kZeroCap, 0, size - kZeroCap);
+  return hand_out(p, size, block_size);
 }
 
-void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
+void checked_free_slow(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (p == nullptr) return;
   if (BOP_UNLIKELY(is_zero_block(p))) return zero_free(p, size);
   check_registered(p);
@@ -404,15 +286,39 @@ void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept {
     check_sized(p, size, alignment, huge_block_size_checked(seg, b), kClassCount);
     return free_slow(heap, seg, p);
   }
-  Page* page = seg->page_of(p);
-  std::size_t n = check_page_block_live(seg, page, b);
-  check_sized(p, size, alignment, n, page->size_class);
-  clear_page_block(b, n, page->block_size);  // reads after free see zeros; reuse verifies them
-  // The block is validated and zeroed (no freed key): the owner's push
-  // skips free_to_page's misuse test.
-  if (BOP_LIKELY(seg->owner == heap))
-    return free_to_page</*kCheck=*/false>(heap, seg, static_cast<Block*>(p));
-  free_slow(heap, seg, p);
+  free_page_block(seg, p, size, alignment);
+}
+
+}  // namespace checked
+
+void checked_verify_free_page(const Page* page, const char* start) noexcept {
+  // Every block is free (the page's class and carve count still describe
+  // its last use).
+  std::size_t block_size = kClassSize[page->size_class];
+  for (std::uint32_t i = 0; i < page->reserved; ++i) {
+    const char* b = start + std::size_t{i} * block_size;
+    if (!free_layout_intact(b, block_size))
+      fatal("write after free (a freed block was modified)", b);
+  }
+}
+
+void checked_prepare_reused_blocks(char* start, std::size_t count,
+                                   std::size_t block_size) noexcept {
+  if (block_size <= kZeroCap) {
+    std::memset(start, 0, count * block_size);
+    return;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    char* b = start + i * block_size;
+    std::memset(b, 0, kZeroCap);
+    set_stored_size(b, block_size, 0);
+  }
+}
+
+void checked_note_huge_unmapped(const void* block) noexcept {
+  LockGuard guard(g_ring_lock);
+  g_unmapped[g_unmapped_next] = block;
+  g_unmapped_next = (g_unmapped_next + 1) % kUnmappedRing;
 }
 
 std::size_t checked_usable_size(const void* p) noexcept {
@@ -426,7 +332,7 @@ std::size_t checked_usable_size(const void* p) noexcept {
 }
 
 void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept {
-  if (p == nullptr) return checked_alloc(size, alignment);
+  if (p == nullptr) return checked_alloc(size, alignment, false);
   std::size_t old_size = 0;
   if (!is_zero_block(p)) {
     check_registered(p);
@@ -453,8 +359,9 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
       old_size = check_page_block_live(seg, page, b);
       // In place while the request still fits the block and uses half of it,
       // as in the default build; only the canary moves.  Zeroing from the
-      // smaller size to the old canary's end restores the layout: shrinking
-      // clears the dropped bytes, growing only the old canary.
+      // smaller size to the old canary's end (up to kZeroCap: past it
+      // nothing is kept zero) restores the layout: shrinking clears the
+      // dropped bytes, growing only the old canary.
       std::size_t block_size = page->block_size;
       std::size_t internal = size + kCheckedOverhead;
       bool aligned = alignment == 0 || (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
@@ -462,14 +369,15 @@ void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept
           aligned) {
         std::size_t end = block_size - kTailBytes;
         std::size_t from = min_size(size, old_size);
-        std::memset(b + from, 0, canary_stop(old_size, end) - from);
+        std::size_t to = min_size(canary_stop(old_size, end), kZeroCap);
+        if (from < to) std::memset(b + from, 0, to - from);
         write_canary(b, size, end);
         set_stored_size(b, block_size, size);
         return p;
       }
     }
   }
-  void* q = checked_alloc(size, alignment);
+  void* q = checked_alloc(size, alignment, false);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, min_size(old_size, size));
   checked_free(p, kSizeUnknown, 0);

@@ -2,13 +2,15 @@
 // forwards here first (an `if constexpr`, so default builds carry none of
 // it).  What it adds to misuse.hpp's checks:
 //
-//  - Freed blocks are zeroed, and verified still zero when handed out again:
-//    reads after free and of "uninitialised" memory see zeros, and a write
-//    after free aborts at the block's reuse at the latest.
+//  - Freed blocks are zeroed up to their first KiB (hardening_inline.hpp
+//    has the exact layout), and verified still zero when handed out again:
+//    reads after free and of "uninitialised" memory there see zeros, and a
+//    write after free there aborts at the block's reuse or its page's purge
+//    at the latest.
 //  - A canary after every small and medium block: the request n is served
-//    from a block of at least n + kOverhead bytes; byte n is 0 (a string
-//    filling the block stays terminated), the next bytes hold a pattern, and
-//    the block's last 4 bytes hold n.  Checked on free and realloc.  The
+//    from a block of at least n + kCheckedOverhead bytes; byte n is 0 (a
+//    string filling the block stays terminated), the next 7 to 16 bytes hold
+//    a pattern, and the block's last 4 bytes hold n.  Checked on free and realloc.  The
 //    usable size is n.  Huge blocks get a canary byte and pattern after n too.
 //  - Huge blocks are unmapped on free (never cached): any later access faults.
 //  - Zero-size requests get a unique address in an inaccessible region:
@@ -29,24 +31,32 @@ inline constexpr bool kChecked = true;
 inline constexpr bool kChecked = false;
 #endif
 
-// Bytes a checked block carries past the request: the zero canary byte and
-// the 4-byte stored request size.
-inline constexpr std::size_t kCheckedOverhead = 5;
+// Bytes a checked block carries past the request, at least: 8 canary bytes
+// (so writing and checking the canary takes a fixed run of word stores and
+// loads, no branch on its length) and the 4-byte stored request size.
+inline constexpr std::size_t kCheckedOverhead = 12;
 
 // A sized free's size when the caller gave none.
 inline constexpr std::size_t kSizeUnknown = ~std::size_t{0};
 
-// alignment 0: the default.
-void* checked_alloc(std::size_t size, std::size_t alignment) noexcept;
-void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept;
+// alignment 0: the default; zero: calloc (the whole request reads as zero).
+// Inline (hardening_inline.hpp, included by alloc.hpp): the common case
+// stays on the fast path.
+inline void* checked_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+inline void checked_free(void* p, std::size_t size, std::size_t alignment) noexcept;
 void* checked_realloc(void* p, std::size_t size, std::size_t alignment) noexcept;
 std::size_t checked_usable_size(const void* p) noexcept;
 
 struct Page;
-// segment.cpp: a page whose blocks are all free goes back to its segment,
-// or is taken again before its purge: a write after free into any of its
-// blocks aborts here.
+// segment.cpp: a page whose blocks are all free is purged, or taken again
+// before its purge: a write after free into any of its blocks since they
+// were freed aborts here.
 void checked_verify_free_page(const Page* page, const char* start) noexcept;
+
+// heap.cpp: `count` blocks of `block_size` carved again from a page that
+// held other blocks before: laid out free (zero up to kZeroCap, and their
+// tails).
+void checked_prepare_reused_blocks(char* start, std::size_t count, std::size_t block_size) noexcept;
 
 // huge.cpp: a huge block's mapping was unmapped (a second free of it is
 // then named a double free, not a foreign pointer).

@@ -87,10 +87,16 @@ void page_extend(Page* page) noexcept {
   std::uint32_t n = static_cast<std::uint32_t>(per_run == 0 ? 1 : per_run);
   if (n > page->capacity - page->reserved) n = page->capacity - page->reserved;
   char* start = seg->page_start(page) + std::size_t{page->reserved} * size;
-  // Checked builds hand out only zeroed blocks; a reused page still holds
-  // the links and keys of its previous blocks.
-  if constexpr (kChecked)
-    if (!page->is_zero) std::memset(start, 0, std::size_t{n} * size);
+  // Checked builds hand out blocks zeroed up to kZeroCap; a reused page
+  // still holds the links, keys and data of its previous blocks (but for
+  // the first checked_clean, verified free blocks of this same class).
+  if constexpr (kChecked) {
+    if (!page->is_zero) {
+      std::uint32_t skip =
+          page->checked_clean > page->reserved ? page->checked_clean - page->reserved : 0;
+      if (skip < n) checked_prepare_reused_blocks(start + std::size_t{skip} * size, n - skip, size);
+    }
+  }
   for (std::uint32_t i = 0; i + 1 < n; ++i)
     block_set_next(reinterpret_cast<Block*>(start + i * size),
                    reinterpret_cast<Block*>(start + (i + 1) * size));
@@ -362,6 +368,10 @@ void page_after_free(Heap* heap, Page* page) noexcept {
 
 void free_slow(Heap* heap, Segment* seg, void* p) noexcept {
   validate_block(heap, seg, p, "free");
+  free_slow_validated(heap, seg, p);
+}
+
+void free_slow_validated(Heap* heap, Segment* seg, void* p) noexcept {
   if (seg->kind == SegmentKind::kHuge) {
     huge_free(seg);
     return;

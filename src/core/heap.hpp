@@ -26,6 +26,8 @@ void page_after_free(Heap* heap, Page* page) noexcept;
 
 // Frees that are not local to the calling thread's heap: remote and huge.
 void free_slow(Heap* heap, Segment* seg, void* p) noexcept;
+// free_slow past its validation of p (checked builds validated it already).
+void free_slow_validated(Heap* heap, Segment* seg, void* p) noexcept;
 
 // The calling thread's heap, installing one if it has none.
 Heap* heap_get_or_init() noexcept;

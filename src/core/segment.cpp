@@ -46,6 +46,8 @@ void queue_remove(PageQueue& q, Page* page) noexcept {
   page->next = page->prev = nullptr;
 }
 
+std::atomic<std::atomic<std::uint64_t>*> g_segment_registry{nullptr};
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -59,17 +61,14 @@ unsigned g_cache_count = 0;
 // Misuse checks (misuse.cpp): one bit per 4 MiB of the 47-bit address space tells whether
 // a segment of ours lives there (4 MiB of lazily touched address space).
 // ---------------------------------------------------------------------------
-constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
-std::atomic<std::atomic<std::uint64_t>*> g_registry{nullptr};
-
 std::atomic<std::uint64_t>* registry() noexcept {
-  auto* r = g_registry.load(std::memory_order_acquire);
+  auto* r = g_segment_registry.load(std::memory_order_acquire);
   if (r != nullptr) return r;
   void* fresh = os::map_aligned(kRegistryBits / 8, os::kPageSize);
   if (fresh == nullptr) return nullptr;
   auto* expected = static_cast<std::atomic<std::uint64_t>*>(nullptr);
   auto* mine = static_cast<std::atomic<std::uint64_t>*>(fresh);
-  if (!g_registry.compare_exchange_strong(expected, mine)) {
+  if (!g_segment_registry.compare_exchange_strong(expected, mine)) {
     os::unmap(fresh, kRegistryBits / 8);
     return expected;
   }
@@ -158,6 +157,10 @@ void page_purge(Heap* heap, Segment* seg, Page* page) noexcept {
   queue_remove(heap->purge_queue, page);
   page->in_purge_queue = false;
   seg->dirty_pages--;
+  // Checked builds verify a free page once, here or where it is taken back
+  // before its purge (page_acquire): a write after free into any of its
+  // blocks since they were freed aborts.
+  if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
   os::purge(seg->page_start(page), page_bytes(seg));
   page->is_zero = true;
 }
@@ -219,8 +222,13 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 
   // A page still waiting for its purge is reused as is (no page faults) and
   // leaves the queue.
+  static_assert((std::size_t{1} << kSmallPageShift) / 16 <= 0xFFFF, "checked_clean fits 16 bits");
+  std::uint32_t clean = 0;
   if (page->in_purge_queue) {
-    if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
+    if constexpr (kChecked) {
+      checked_verify_free_page(page, seg->page_start(page));
+      if (page->size_class == cls) clean = page->reserved;  // same layout: reusable as is
+    }
     queue_remove(heap->purge_queue, page);
     page->in_purge_queue = false;
     seg->dirty_pages--;
@@ -237,6 +245,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->in_use = true;
   page->free_is_zero = false;
   page->sampled.store(0, std::memory_order_relaxed);
+  page->checked_clean = static_cast<std::uint16_t>(clean);
   page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
   page->next = page->prev = nullptr;
   return page;
@@ -245,7 +254,6 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 void page_release(Heap* heap, Page* page, bool purge_now) noexcept {
   LockGuard guard(heap->page_lock);
   Segment* seg = segment_of_page(page);
-  if constexpr (kChecked) checked_verify_free_page(page, seg->page_start(page));
   page->in_use = false;
   page->block_size = 0;
   page->free = page->local_free = nullptr;

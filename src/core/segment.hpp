@@ -2,6 +2,7 @@
 // pages back, and returning their memory to the OS after the purge delay.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/types.hpp"
@@ -28,6 +29,12 @@ void segment_cache_trim(bool force) noexcept;
 // Is p inside a live segment (or huge mapping) of ours?  Slow-path misuse checks.
 bool segment_is_registered(const void* p) noexcept;
 void segment_register(const void* segment, std::size_t size, bool live) noexcept;
+
+// The registry: one bit per 4 MiB of the 47-bit address space (mapped at the
+// first query or registration, then never moved).  The checked build's free
+// fast path tests p's bit itself (hardening_inline.hpp).
+inline constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
+extern std::atomic<std::atomic<std::uint64_t>*> g_segment_registry;
 
 // Fork: hold/release/reset the global locks of this file.
 void segment_fork_prepare() noexcept;

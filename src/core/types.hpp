@@ -52,6 +52,10 @@ struct alignas(64) Page {
   // else its offset / 8 + 1, 0xFFFF several), so frees of other blocks skip
   // the sampler's lock.  Written under that lock, read without it.
   std::atomic<std::uint16_t> sampled;
+  // Checked builds: blocks from the page start still laid out free for the
+  // page's class (verified when the page was taken back before its purge),
+  // so page_extend need not clear them again.
+  std::uint16_t checked_clean;
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   std::uint32_t align_mask;   // every block start has these address bits clear (misuse.hpp)
   Page* next;                 // class queue, full list or purge queue
