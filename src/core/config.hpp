@@ -54,7 +54,10 @@ inline constexpr unsigned kRemoteBatch = 64;
 // Empty segments kept (purged) for reuse before they are unmapped.
 inline constexpr unsigned kSegmentCacheMax = 16;
 // Freed huge mappings kept for reuse.
-inline constexpr unsigned kHugeCacheMax = 16;
+inline constexpr unsigned kHugeCacheMax = 64;
+// A cached mapping taken for a smaller request gives up its excess as a
+// cached mapping of its own when that excess could hold a huge block.
+inline constexpr std::size_t kHugeSplitMin = kLargeBlockMax + kHugeHeaderSize;
 inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;
 
 }  // namespace bop::core

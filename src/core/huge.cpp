@@ -48,46 +48,136 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
   seg->huge_sampled.store(0, std::memory_order_relaxed);
 }
 
-// Best fit from the cache for a default-aligned block.  The whole mapping is
-// reused, so a block that later grows by realloc does so in place with no
-// syscall.  Unless the block is `growing`:
-// - a mapping more than twice the request is left for a larger one (a fresh
-//   mapping costs faults only on the pages the block will touch), and
-// - what lies past 1.25x the request is purged (still mapped; faults back in
-//   if used).
-// Without these, every page a mapping's earlier, larger blocks wrote stayed
-// resident through its later, smaller lives.  Random churn of 64 KiB - 4 MiB
-// blocks (w18_large_churn, scale 0.1, medians of 5): peak RSS 216 -> 181 MiB
-// (jemalloc 171), page faults 70k -> 106k (jemalloc 125k).  Purging all the
-// excess or reusing only 1.5x fits gets RSS to 157-172 MiB but takes more
-// faults than jemalloc.
-Segment* cache_take(std::size_t mapping_size, bool growing) {
-  std::size_t fit_max = growing ? SIZE_MAX : 2 * mapping_size;
-  Segment* best = nullptr;
-  {
-    LockGuard guard(g_huge_lock);
-    unsigned best_index = 0;
-    for (unsigned i = 0; i < g_huge_count; ++i) {
-      Segment* s = g_huge_cache[i];
-      if (s->mapping_size >= mapping_size && s->mapping_size <= fit_max &&
-          (best == nullptr || s->mapping_size < best->mapping_size)) {
-        best = s;
-        best_index = i;
-      }
-    }
-    if (best == nullptr) return nullptr;
-    g_huge_cache[best_index] = g_huge_cache[--g_huge_count];
-    g_huge_bytes -= best->mapping_size;
-  }
-  std::size_t keep = round_pages(mapping_size + mapping_size / 4);
-  if (!growing && best->mapping_size > keep + 64 * KiB && !best->pages[0].is_zero)
-    os::purge(reinterpret_cast<char*>(best) + keep, best->mapping_size - keep);
-  return best;
+void unmap_segment(Segment* seg) {
+  register_mapping(seg, false);  // first: once unmapped, the range may be another thread's
+  os::unmap(seg, seg->mapping_size);
 }
 
-void unmap_segment(Segment* seg) {
+// Clears the registry windows of [seg, seg+old_size) that [seg, seg+new_size)
+// no longer reaches.  Called BEFORE the address space goes back to the OS:
+// afterwards another thread's fresh mapping may sit there and be registered.
+void unregister_beyond(Segment* seg, std::size_t old_size, std::size_t new_size) {
+  std::size_t kept = (new_size + kSegmentMask) & ~kSegmentMask;
+  if (old_size > kept) segment_register(reinterpret_cast<char*>(seg) + kept, old_size - kept, false);
+}
+
+// Adds a freed mapping to the cache.  Returns what did not fit (the oldest
+// entry it displaced, or the mapping itself), for the caller to unmap
+// outside the lock.
+Segment* cache_put(Segment* seg) {
+  Segment* evicted = nullptr;
+  {
+    LockGuard guard(g_huge_lock);
+    if (g_huge_count == kHugeCacheMax || g_huge_bytes + seg->mapping_size > kHugeCacheBytesMax) {
+      unsigned oldest = 0;
+      for (unsigned i = 1; i < g_huge_count; ++i)
+        if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
+      if (g_huge_count > 0) {
+        evicted = g_huge_cache[oldest];
+        g_huge_cache[oldest] = g_huge_cache[--g_huge_count];
+        g_huge_bytes -= evicted->mapping_size;
+      }
+    }
+    if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax) {
+      g_huge_cache[g_huge_count++] = seg;
+      g_huge_bytes += seg->mapping_size;
+      return evicted;
+    }
+  }
+  if (evicted != nullptr) unmap_segment(evicted);  // rare: seg alone is past the byte cap
+  return seg;
+}
+
+void cache_put_or_unmap(Segment* seg) {
+  Segment* rest = cache_put(seg);
+  if (rest != nullptr) unmap_segment(rest);
+}
+
+// Cuts [keep, mapping_size) off a cached mapping and makes it a cached
+// mapping of its own (its first two pages become the new header).  The pages
+// the tail's earlier blocks faulted in then serve another request instead of
+// sitting unused past the end of a smaller block; no data is copied.
+// Nothing changes if the OS refuses.
+void split_tail(Segment* seg, std::size_t keep) {
+  std::size_t tail = seg->mapping_size - keep;
+  void* dst = os::map_with_offset(tail, kSegmentSize, kHugeHeaderSize, os::kPageSize);
+  if (dst == nullptr) return;
+  segment_register(dst, tail, true);
+  unregister_beyond(seg, seg->mapping_size, keep);
+  if (!os::move_pages(reinterpret_cast<char*>(seg) + keep, tail, dst)) {
+    register_mapping(seg, true);
+    segment_register(dst, tail, false);
+    os::unmap(dst, tail);
+    return;
+  }
+  std::uint32_t freed_at = seg->freed_at_ms;
+  seg->mapping_size = keep;
+  // The new header sits on what was block data: clear it before use.
+  auto* t = static_cast<Segment*>(std::memset(dst, 0, sizeof(Segment)));
+  format(t, tail, kHugeHeaderSize, os::kPageSize);
+  t->freed_at_ms = freed_at;  // the tail ages from the original free, not from now
+  t->huge_freed = true;
+  cache_put_or_unmap(t);
+}
+
+// Grows a cached mapping to mapping_size: in place when the address space
+// after it is free, else by moving its pages.  The pages it had stay
+// resident; the new ones cost a fault only when touched.
+Segment* grow_cached(Segment* seg, std::size_t mapping_size) {
+  if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
+    seg->mapping_size = mapping_size;
+    register_mapping(seg, true);
+    return seg;
+  }
   register_mapping(seg, false);
-  os::unmap(seg, seg->mapping_size);
+  void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize,
+                                 kHugeHeaderSize, os::kPageSize);
+  if (moved == nullptr) {
+    os::unmap(seg, seg->mapping_size);
+    return nullptr;
+  }
+  seg = static_cast<Segment*>(moved);
+  seg->mapping_size = mapping_size;
+  register_mapping(seg, true);
+  return seg;
+}
+
+// Takes the cached mapping that best serves a default-aligned request of
+// mapping_size bytes: the smallest that holds it, else the largest smaller
+// one of at least half the size (grown to fit).
+// Unless the block is `growing` (realloc: it keeps the whole mapping and
+// grows in place), what lies past the request is split off as a cached
+// mapping of its own when big enough to serve a huge block, so faulted-in
+// pages are not pinned by a smaller block.
+Segment* cache_take(std::size_t mapping_size, bool growing) {
+  Segment* best = nullptr;
+  Segment* below = nullptr;
+  {
+    LockGuard guard(g_huge_lock);
+    unsigned best_index = 0, below_index = 0;
+    for (unsigned i = 0; i < g_huge_count; ++i) {
+      Segment* s = g_huge_cache[i];
+      if (s->mapping_size >= mapping_size) {
+        if (best == nullptr || s->mapping_size < best->mapping_size) {
+          best = s;
+          best_index = i;
+        }
+      } else if (below == nullptr || s->mapping_size > below->mapping_size) {
+        below = s;
+        below_index = i;
+      }
+    }
+    if (best == nullptr && (below == nullptr || 2 * below->mapping_size < mapping_size))
+      return nullptr;
+    unsigned index = best != nullptr ? best_index : below_index;
+    Segment* taken = g_huge_cache[index];
+    g_huge_cache[index] = g_huge_cache[--g_huge_count];
+    g_huge_bytes -= taken->mapping_size;
+  }
+  if (best == nullptr) return grow_cached(below, mapping_size);
+  std::size_t excess = best->mapping_size - mapping_size;
+  if (!growing && excess >= kHugeSplitMin) split_tail(best, mapping_size);
+  return best;
 }
 
 }  // namespace
@@ -142,31 +232,10 @@ void huge_free(Segment* seg) noexcept {
   seg->pages[0].is_zero = false;
   // Only default-aligned mappings are reused; the rest go back at once.
   if (seg->block_offset == kHugeHeaderSize && seg->mapping_size <= kHugeCacheBytesMax / 4) {
-    Segment* evicted = nullptr;
-    {
-      LockGuard guard(g_huge_lock);
-      if (g_huge_count == kHugeCacheMax || g_huge_bytes + seg->mapping_size > kHugeCacheBytesMax) {
-        // Evict the oldest entry to make room.
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < g_huge_count; ++i)
-          if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
-        if (g_huge_count > 0) {
-          evicted = g_huge_cache[oldest];
-          g_huge_cache[oldest] = g_huge_cache[--g_huge_count];
-          g_huge_bytes -= evicted->mapping_size;
-        }
-      }
-      if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax) {
-        g_huge_cache[g_huge_count++] = seg;
-        g_huge_bytes += seg->mapping_size;
-        seg = nullptr;
-      }
-    }
-    if (evicted != nullptr) unmap_segment(evicted);
-    if (seg == nullptr) {
-      if (g_purge_delay_ms == 0) huge_cache_trim(false);
-      return;
-    }
+    Segment* rest = cache_put(seg);
+    if (rest != nullptr) unmap_segment(rest);
+    if (rest != seg && g_purge_delay_ms == 0) huge_cache_trim(false);
+    return;
   }
   unmap_segment(seg);
 }

@@ -101,6 +101,15 @@ void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::siz
   return q;
 }
 
+bool move_pages(void* from, std::size_t size, void* to) noexcept {
+  int saved = errno;
+  void* q = ::mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  errno = saved;
+  if (q == MAP_FAILED) return false;
+  g_mapped.fetch_sub(size, std::memory_order_relaxed);  // the destination was counted when mapped
+  return true;
+}
+
 std::uint64_t now_ms() noexcept {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

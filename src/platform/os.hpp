@@ -38,6 +38,12 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
                    std::size_t offset, std::size_t alignment) noexcept;
 
+// Moves the pages of [from, from+size) onto [to, to+size), which must be a
+// mapping of ours (it is replaced); the source range is left unmapped.  Page
+// tables move, no data is copied and resident pages stay resident, so memory
+// faulted in once can be reused elsewhere without faulting again.
+bool move_pages(void* from, std::size_t size, void* to) noexcept;
+
 // Milliseconds on a monotonic clock; coarse (a few ms) and cheap (vDSO).
 std::uint64_t now_ms() noexcept;
 
