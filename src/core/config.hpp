@@ -54,10 +54,13 @@ inline constexpr unsigned kRemoteBatch = 64;
 // Empty segments kept (purged) for reuse before they are unmapped.
 inline constexpr unsigned kSegmentCacheMax = 16;
 // Freed huge mappings kept for reuse.
-inline constexpr unsigned kHugeCacheMax = 64;
+inline constexpr unsigned kHugeCacheMax = 128;
 // A cached mapping taken for a smaller request gives up its excess as a
 // cached mapping of its own when that excess could hold a huge block.
 inline constexpr std::size_t kHugeSplitMin = kLargeBlockMax + kHugeHeaderSize;
-inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;
+inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;  // mapped bytes
+// Resident bytes the huge cache may always hold, on top of what live huge
+// blocks gave up since their peak (huge.cpp, cache_resident_cap).
+inline constexpr std::size_t kHugeCacheFloor = 4 * MiB;
 
 }  // namespace bop::core

@@ -1,5 +1,6 @@
 #include "core/huge.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +18,33 @@ SpinLock g_huge_lock;
 Segment* g_huge_cache[kHugeCacheMax];
 unsigned g_huge_count = 0;
 std::size_t g_huge_bytes = 0;
+std::size_t g_huge_resident[kHugeCacheMax];  // per entry: bytes in memory when cached (mincore)
+std::size_t g_huge_resident_total = 0;
+// Bytes of live default-aligned huge mappings, and the most seen (decays as
+// the purger trims the cache).  The cache may hold what live blocks gave up
+// since the peak: it serves them back when the program climbs again.
+std::atomic<std::size_t> g_huge_live{0};
+std::atomic<std::size_t> g_huge_live_peak{0};
+
+// How many resident bytes the cache may hold.  Counting resident bytes, not
+// mapped ones: a cached mapping whose earlier block touched three pages costs
+// three pages.  Keeping up to (peak - live) bounds the footprint near the
+// live peak (peak RSS) while memory the program just freed stays for reuse.
+std::size_t cache_resident_cap() {
+  std::size_t live = g_huge_live.load(std::memory_order_relaxed);
+  std::size_t peak = g_huge_live_peak.load(std::memory_order_relaxed);
+  return kHugeCacheFloor + (peak > live ? peak - live : 0);
+}
+
+// Live huge bytes grew or shrank by (after - before).
+void note_live(std::size_t before, std::size_t after) {
+  std::size_t live =
+      g_huge_live.fetch_add(after - before, std::memory_order_relaxed) + (after - before);
+  std::size_t peak = g_huge_live_peak.load(std::memory_order_relaxed);
+  while (live > peak &&
+         !g_huge_live_peak.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
 
 constexpr std::size_t round_pages(std::size_t n) {
   return (n + os::kPageSize - 1) & ~(os::kPageSize - 1);
@@ -58,39 +86,52 @@ void unmap_segment(Segment* seg) {
 // afterwards another thread's fresh mapping may sit there and be registered.
 void unregister_beyond(Segment* seg, std::size_t old_size, std::size_t new_size) {
   std::size_t kept = (new_size + kSegmentMask) & ~kSegmentMask;
-  if (old_size > kept) segment_register(reinterpret_cast<char*>(seg) + kept, old_size - kept, false);
+  if (old_size > kept)
+    segment_register(reinterpret_cast<char*>(seg) + kept, old_size - kept, false);
 }
 
-// Adds a freed mapping to the cache.  Returns what did not fit (the oldest
-// entry it displaced, or the mapping itself), for the caller to unmap
-// outside the lock.
-Segment* cache_put(Segment* seg) {
-  Segment* evicted = nullptr;
-  {
-    LockGuard guard(g_huge_lock);
-    if (g_huge_count == kHugeCacheMax || g_huge_bytes + seg->mapping_size > kHugeCacheBytesMax) {
-      unsigned oldest = 0;
-      for (unsigned i = 1; i < g_huge_count; ++i)
-        if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
-      if (g_huge_count > 0) {
-        evicted = g_huge_cache[oldest];
-        g_huge_cache[oldest] = g_huge_cache[--g_huge_count];
-        g_huge_bytes -= evicted->mapping_size;
-      }
-    }
-    if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax) {
-      g_huge_cache[g_huge_count++] = seg;
-      g_huge_bytes += seg->mapping_size;
-      return evicted;
-    }
-  }
-  if (evicted != nullptr) unmap_segment(evicted);  // rare: seg alone is past the byte cap
+// Removes entry i (the last one takes its place); lock held.
+Segment* cache_remove(unsigned i) {
+  Segment* seg = g_huge_cache[i];
+  g_huge_bytes -= seg->mapping_size;
+  g_huge_resident_total -= g_huge_resident[i];
+  --g_huge_count;
+  g_huge_cache[i] = g_huge_cache[g_huge_count];
+  g_huge_resident[i] = g_huge_resident[g_huge_count];
   return seg;
 }
 
-void cache_put_or_unmap(Segment* seg) {
-  Segment* rest = cache_put(seg);
-  if (rest != nullptr) unmap_segment(rest);
+// Adds a freed mapping with `resident` bytes in memory to the cache, first
+// unmapping the oldest entries while the cache would be over its caps.
+void cache_put(Segment* seg, std::size_t resident) {
+  std::size_t cap = cache_resident_cap();
+  if (resident > cap || seg->mapping_size > kHugeCacheBytesMax / 4) {
+    unmap_segment(seg);
+    return;
+  }
+  for (;;) {
+    Segment* evicted = nullptr;
+    {
+      LockGuard guard(g_huge_lock);
+      if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax &&
+          g_huge_resident_total + resident <= cap) {
+        g_huge_cache[g_huge_count] = seg;
+        g_huge_resident[g_huge_count++] = resident;
+        g_huge_bytes += seg->mapping_size;
+        g_huge_resident_total += resident;
+        return;
+      }
+      if (g_huge_count > 0) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < g_huge_count; ++i)
+          if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
+        evicted = cache_remove(oldest);
+      }
+    }
+    if (evicted == nullptr) break;
+    unmap_segment(evicted);  // outside the lock: munmap of resident pages is slow
+  }
+  unmap_segment(seg);
 }
 
 // Cuts [keep, mapping_size) off a cached mapping and makes it a cached
@@ -117,7 +158,7 @@ void split_tail(Segment* seg, std::size_t keep) {
   format(t, tail, kHugeHeaderSize, os::kPageSize);
   t->freed_at_ms = freed_at;  // the tail ages from the original free, not from now
   t->huge_freed = true;
-  cache_put_or_unmap(t);
+  cache_put(t, os::resident_in(t, tail));
 }
 
 // Grows a cached mapping to mapping_size: in place when the address space
@@ -170,14 +211,19 @@ Segment* cache_take(std::size_t mapping_size, bool growing) {
     if (best == nullptr && (below == nullptr || 2 * below->mapping_size < mapping_size))
       return nullptr;
     unsigned index = best != nullptr ? best_index : below_index;
-    Segment* taken = g_huge_cache[index];
-    g_huge_cache[index] = g_huge_cache[--g_huge_count];
-    g_huge_bytes -= taken->mapping_size;
+    cache_remove(index);
   }
   if (best == nullptr) return grow_cached(below, mapping_size);
   std::size_t excess = best->mapping_size - mapping_size;
   if (!growing && excess >= kHugeSplitMin) split_tail(best, mapping_size);
   return best;
+}
+
+// A live block's mapping changed size (realloc).
+void resize_live(Segment* seg, std::size_t mapping_size) {
+  if (seg->block_offset == kHugeHeaderSize) note_live(seg->mapping_size, mapping_size);
+  seg->mapping_size = mapping_size;
+  seg->block_size = mapping_size - seg->block_offset;
 }
 
 }  // namespace
@@ -216,6 +262,7 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
   }
   format(seg, seg->mapping_size, offset, block_align);
   seg->requested = size;
+  if (offset == kHugeHeaderSize) note_live(0, seg->mapping_size);
   char* p = reinterpret_cast<char*>(seg) + offset;
   if (zero && !is_zero) std::memset(p, 0, size);
   return p;
@@ -231,10 +278,10 @@ void huge_free(Segment* seg) noexcept {
   seg->huge_freed = true;  // checked builds report a second free of a cached block
   seg->pages[0].is_zero = false;
   // Only default-aligned mappings are reused; the rest go back at once.
-  if (seg->block_offset == kHugeHeaderSize && seg->mapping_size <= kHugeCacheBytesMax / 4) {
-    Segment* rest = cache_put(seg);
-    if (rest != nullptr) unmap_segment(rest);
-    if (rest != seg && g_purge_delay_ms == 0) huge_cache_trim(false);
+  if (seg->block_offset == kHugeHeaderSize) {
+    note_live(seg->mapping_size, 0);
+    cache_put(seg, os::resident_in(seg, seg->mapping_size));
+    if (g_purge_delay_ms == 0) huge_cache_trim(false);
     return;
   }
   unmap_segment(seg);
@@ -259,8 +306,7 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
   if (mapping_size < seg->mapping_size) {  // real shrink: the tail goes back to the OS now
     register_mapping(seg, false);
     os::unmap(reinterpret_cast<char*>(seg) + mapping_size, seg->mapping_size - mapping_size);
-    seg->mapping_size = mapping_size;
-    seg->block_size = mapping_size - offset;
+    resize_live(seg, mapping_size);
     register_mapping(seg, true);
     return p;
   }
@@ -272,8 +318,7 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     mapping_size = round_pages(headroom);
   register_mapping(seg, false);
   if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
-    seg->mapping_size = mapping_size;
-    seg->block_size = mapping_size - offset;
+    resize_live(seg, mapping_size);
     register_mapping(seg, true);
     return p;
   }
@@ -285,8 +330,7 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     return nullptr;
   }
   seg = static_cast<Segment*>(moved);
-  seg->mapping_size = mapping_size;
-  seg->block_size = mapping_size - offset;
+  resize_live(seg, mapping_size);
   register_mapping(seg, true);
   return reinterpret_cast<char*>(seg) + offset;
 }
@@ -301,13 +345,15 @@ void huge_cache_trim(bool force) noexcept {
       Segment* s = g_huge_cache[i];
       bool old = static_cast<std::uint32_t>(now - s->freed_at_ms) >= g_purge_delay_ms;
       if (force || old) {
-        victims[n++] = s;
-        g_huge_bytes -= s->mapping_size;
-        g_huge_cache[i] = g_huge_cache[--g_huge_count];
+        victims[n++] = cache_remove(i);
       } else {
         ++i;
       }
     }
+    // The peak decays to what is held now, so a burst long gone no longer
+    // lets the cache grow.
+    g_huge_live_peak.store(g_huge_live.load(std::memory_order_relaxed) + g_huge_resident_total,
+                           std::memory_order_relaxed);
   }
   // Expired mappings are unmapped: a purge would keep the address space for
   // little gain, since the next huge request maps fresh zero pages just as cheaply.

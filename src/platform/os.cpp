@@ -110,6 +110,21 @@ bool move_pages(void* from, std::size_t size, void* to) noexcept {
   return true;
 }
 
+std::size_t resident_in(const void* p, std::size_t size) noexcept {
+  constexpr std::size_t kChunkPages = 4096;
+  unsigned char vec[kChunkPages];
+  int saved = errno;
+  std::size_t pages = 0;
+  auto* c = static_cast<char*>(const_cast<void*>(p));
+  for (std::size_t done = 0; done < size; done += kChunkPages * kPageSize) {
+    std::size_t n = size - done < kChunkPages * kPageSize ? size - done : kChunkPages * kPageSize;
+    if (::mincore(c + done, n, vec) != 0) break;
+    for (std::size_t i = 0; i < (n + kPageSize - 1) / kPageSize; ++i) pages += vec[i] & 1;
+  }
+  errno = saved;
+  return pages * kPageSize;
+}
+
 std::uint64_t now_ms() noexcept {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -44,6 +44,10 @@ void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::siz
 // faulted in once can be reused elsewhere without faulting again.
 bool move_pages(void* from, std::size_t size, void* to) noexcept;
 
+// How many bytes of [p, p+size) (page-aligned) are resident: one mincore call
+// per 16 MiB.  0 if the OS cannot tell.
+std::size_t resident_in(const void* p, std::size_t size) noexcept;
+
 // Milliseconds on a monotonic clock; coarse (a few ms) and cheap (vDSO).
 std::uint64_t now_ms() noexcept;
 
