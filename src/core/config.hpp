@@ -55,12 +55,16 @@ inline constexpr unsigned kRemoteBatch = 64;
 inline constexpr unsigned kSegmentCacheMax = 16;
 // Freed huge mappings kept for reuse.
 inline constexpr unsigned kHugeCacheMax = 128;
-// A cached mapping taken for a smaller request gives up its excess as a
-// cached mapping of its own when that excess could hold a huge block.
+// A cached mapping taken for a smaller request gives up its excess (moved
+// off as a cached mapping of its own) when the excess is past a quarter of
+// the request and could hold a huge block.
 inline constexpr std::size_t kHugeSplitMin = kLargeBlockMax + kHugeHeaderSize;
 inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;  // mapped bytes
-// Resident bytes the huge cache may always hold, on top of what live huge
-// blocks gave up since their peak (huge.cpp, cache_resident_cap).
+// Mapped bytes the huge cache may always hold, on top of what live huge
+// blocks gave up since their peak (huge.cpp, cache_cap).
 inline constexpr std::size_t kHugeCacheFloor = 4 * MiB;
+// A cached mapping grown for a larger request takes at most this many moves
+// of other cached pages to fill its new part.
+inline constexpr unsigned kHugeFillMoves = 4;
 
 }  // namespace bop::core

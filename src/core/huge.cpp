@@ -17,26 +17,25 @@ namespace {
 SpinLock g_huge_lock;
 Segment* g_huge_cache[kHugeCacheMax];
 unsigned g_huge_count = 0;
-std::size_t g_huge_bytes = 0;
-std::size_t g_huge_resident[kHugeCacheMax];  // per entry: bytes in memory when cached (mincore)
-std::size_t g_huge_resident_total = 0;
-// Bytes of live default-aligned huge mappings, and the most seen (decays as
-// the purger trims the cache).  The cache may hold what live blocks gave up
-// since the peak: it serves them back when the program climbs again.
+std::size_t g_huge_bytes = 0;  // mapped bytes in the cache
+// Mapped bytes of live default-aligned huge blocks, and the most seen (it
+// decays as the purger trims the cache).
 std::atomic<std::size_t> g_huge_live{0};
 std::atomic<std::size_t> g_huge_live_peak{0};
 
-// How many resident bytes the cache may hold.  Counting resident bytes, not
-// mapped ones: a cached mapping whose earlier block touched three pages costs
-// three pages.  Keeping up to (peak - live) bounds the footprint near the
-// live peak (peak RSS) while memory the program just freed stays for reuse.
-std::size_t cache_resident_cap() {
+// How many mapped bytes the cache may hold: what live blocks gave up since
+// their peak, plus a little.  Every page of a cached mapping may be resident,
+// so this bounds the footprint (live + cached) near the live peak, while the
+// memory a program frees stays for its next climb.  With pages moved rather
+// than faulted (below), a footprint that does not grow means no page faults.
+std::size_t cache_cap() {
   std::size_t live = g_huge_live.load(std::memory_order_relaxed);
   std::size_t peak = g_huge_live_peak.load(std::memory_order_relaxed);
   return kHugeCacheFloor + (peak > live ? peak - live : 0);
 }
 
-// Live huge bytes grew or shrank by (after - before).
+// Live huge bytes went from `before` to `after` (unsigned wrap-around adds the
+// difference either way).
 void note_live(std::size_t before, std::size_t after) {
   std::size_t live =
       g_huge_live.fetch_add(after - before, std::memory_order_relaxed) + (after - before);
@@ -76,6 +75,15 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
   seg->huge_sampled.store(0, std::memory_order_relaxed);
 }
 
+// A header made on pages that held block data: cleared first, so no stale
+// field (is_zero, list links) survives; pages[0].is_zero reads false, which
+// is right since the pages behind it are not known to be zero.
+Segment* claim_header(void* base, std::size_t mapping_size) {
+  auto* seg = static_cast<Segment*>(std::memset(base, 0, sizeof(Segment)));
+  format(seg, mapping_size, kHugeHeaderSize, os::kPageSize);
+  return seg;
+}
+
 void unmap_segment(Segment* seg) {
   register_mapping(seg, false);  // first: once unmapped, the range may be another thread's
   os::unmap(seg, seg->mapping_size);
@@ -94,18 +102,15 @@ void unregister_beyond(Segment* seg, std::size_t old_size, std::size_t new_size)
 Segment* cache_remove(unsigned i) {
   Segment* seg = g_huge_cache[i];
   g_huge_bytes -= seg->mapping_size;
-  g_huge_resident_total -= g_huge_resident[i];
-  --g_huge_count;
-  g_huge_cache[i] = g_huge_cache[g_huge_count];
-  g_huge_resident[i] = g_huge_resident[g_huge_count];
+  g_huge_cache[i] = g_huge_cache[--g_huge_count];
   return seg;
 }
 
-// Adds a freed mapping with `resident` bytes in memory to the cache, first
-// unmapping the oldest entries while the cache would be over its caps.
-void cache_put(Segment* seg, std::size_t resident) {
-  std::size_t cap = cache_resident_cap();
-  if (resident > cap || seg->mapping_size > kHugeCacheBytesMax / 4) {
+// Adds a free mapping (huge_freed set, freed_at_ms stamped) to the cache,
+// first unmapping the oldest entries while the cache would be over its caps.
+void cache_put(Segment* seg) {
+  std::size_t cap = cache_cap();
+  if (seg->mapping_size > cap || seg->mapping_size > kHugeCacheBytesMax) {
     unmap_segment(seg);
     return;
   }
@@ -114,11 +119,9 @@ void cache_put(Segment* seg, std::size_t resident) {
     {
       LockGuard guard(g_huge_lock);
       if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax &&
-          g_huge_resident_total + resident <= cap) {
-        g_huge_cache[g_huge_count] = seg;
-        g_huge_resident[g_huge_count++] = resident;
+          g_huge_bytes + seg->mapping_size <= cap) {
+        g_huge_cache[g_huge_count++] = seg;
         g_huge_bytes += seg->mapping_size;
-        g_huge_resident_total += resident;
         return;
       }
       if (g_huge_count > 0) {
@@ -129,43 +132,49 @@ void cache_put(Segment* seg, std::size_t resident) {
       }
     }
     if (evicted == nullptr) break;
-    unmap_segment(evicted);  // outside the lock: munmap of resident pages is slow
+    unmap_segment(evicted);  // outside the lock: unmapping resident pages is slow
   }
   unmap_segment(seg);
 }
 
-// Cuts [keep, mapping_size) off a cached mapping and makes it a cached
-// mapping of its own (its first two pages become the new header).  The pages
-// the tail's earlier blocks faulted in then serve another request instead of
-// sitting unused past the end of a smaller block; no data is copied.
-// Nothing changes if the OS refuses.
-void split_tail(Segment* seg, std::size_t keep) {
-  std::size_t tail = seg->mapping_size - keep;
-  void* dst = os::map_with_offset(tail, kSegmentSize, kHugeHeaderSize, os::kPageSize);
-  if (dst == nullptr) return;
-  segment_register(dst, tail, true);
-  unregister_beyond(seg, seg->mapping_size, keep);
-  if (!os::move_pages(reinterpret_cast<char*>(seg) + keep, tail, dst)) {
-    register_mapping(seg, true);
-    segment_register(dst, tail, false);
-    os::unmap(dst, tail);
-    return;
+// A fresh, registered mapping of `size` bytes laid out for a huge block.
+void* map_fresh(std::size_t size) {
+  void* p = os::map_with_offset(size, kSegmentSize, kHugeHeaderSize, os::kPageSize);
+  if (p == nullptr) {
+    heap_collect_all();  // cached and purgeable memory may be what stands in the way
+    p = os::map_with_offset(size, kSegmentSize, kHugeHeaderSize, os::kPageSize);
+    if (p == nullptr) return nullptr;
   }
-  std::uint32_t freed_at = seg->freed_at_ms;
-  seg->mapping_size = keep;
-  // The new header sits on what was block data: clear it before use.
-  auto* t = static_cast<Segment*>(std::memset(dst, 0, sizeof(Segment)));
-  format(t, tail, kHugeHeaderSize, os::kPageSize);
-  t->freed_at_ms = freed_at;  // the tail ages from the original free, not from now
-  t->huge_freed = true;
-  cache_put(t, os::resident_in(t, tail));
+  segment_register(p, size, true);
+  return p;
 }
 
-// Grows a cached mapping to mapping_size: in place when the address space
-// after it is free, else by moving its pages.  The pages it had stay
-// resident; the new ones cost a fault only when touched.
+// Moves the last `size` bytes of the mapping `from` (out of the cache) onto a
+// fresh mapping and returns that; `from` keeps the rest.  Nothing is copied:
+// the pages the earlier blocks faulted in come along.  nullptr (nothing
+// changed) if the OS refuses.
+void* move_tail(Segment* from, std::size_t size) {
+  void* dst = map_fresh(size);
+  if (dst == nullptr) return nullptr;
+  std::size_t keep = from->mapping_size - size;
+  unregister_beyond(from, from->mapping_size, keep);
+  if (!os::move_pages(reinterpret_cast<char*>(from) + keep, size, dst)) {
+    register_mapping(from, true);
+    segment_register(dst, size, false);
+    os::unmap(dst, size);
+    return nullptr;
+  }
+  from->mapping_size = keep;
+  return dst;
+}
+
+// Grows a cached mapping (out of the cache) to mapping_size in place, or by
+// moving its pages.  A mapping built from moved pages is several kernel
+// mappings, which mremap cannot grow: fresh pages are then mapped after it.
+// nullptr (the mapping cached again) if neither works.
 Segment* grow_cached(Segment* seg, std::size_t mapping_size) {
-  if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
+  if (os::remap_in_place(seg, seg->mapping_size, mapping_size) ||
+      os::extend_in_place(seg, seg->mapping_size, mapping_size)) {
     seg->mapping_size = mapping_size;
     register_mapping(seg, true);
     return seg;
@@ -174,7 +183,8 @@ Segment* grow_cached(Segment* seg, std::size_t mapping_size) {
   void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize,
                                  kHugeHeaderSize, os::kPageSize);
   if (moved == nullptr) {
-    os::unmap(seg, seg->mapping_size);
+    register_mapping(seg, true);
+    cache_put(seg);
     return nullptr;
   }
   seg = static_cast<Segment*>(moved);
@@ -183,13 +193,66 @@ Segment* grow_cached(Segment* seg, std::size_t mapping_size) {
   return seg;
 }
 
-// Takes the cached mapping that best serves a default-aligned request of
-// mapping_size bytes: the smallest that holds it, else the largest smaller
-// one of at least half the size (grown to fit).
-// Unless the block is `growing` (realloc: it keeps the whole mapping and
-// grows in place), what lies past the request is split off as a cached
-// mapping of its own when big enough to serve a huge block, so faulted-in
-// pages are not pinned by a smaller block.
+// Fills [seg+from, seg+to), fresh pages of seg's grown mapping, with pages
+// moved from other cached mappings, so the block does not fault where the
+// cache holds pages faulted in before.  Whole entries go first (the largest
+// that fits the gap): that is how pieces split apart come back together.
+// At most kHugeFillMoves moves; what is left faults in when touched.
+void fill_from_cache(Segment* seg, std::size_t from, std::size_t to) {
+  char* base = reinterpret_cast<char*>(seg);
+  for (unsigned moves = 0; moves < kHugeFillMoves && from < to; ++moves) {
+    std::size_t gap = to - from;
+    Segment* donor = nullptr;
+    {
+      LockGuard guard(g_huge_lock);
+      unsigned pick = g_huge_count;
+      for (unsigned i = 0; i < g_huge_count; ++i) {
+        std::size_t size = g_huge_cache[i]->mapping_size;
+        std::size_t best = pick < g_huge_count ? g_huge_cache[pick]->mapping_size : 0;
+        // The largest entry within the gap, else the smallest beyond it.
+        bool better = pick == g_huge_count ||
+                      (size <= gap ? (best > gap || size > best) : (best > gap && size < best));
+        if (better) pick = i;
+      }
+      if (pick == g_huge_count) return;
+      donor = cache_remove(pick);
+    }
+    std::size_t size = donor->mapping_size;
+    if (size <= gap) {  // the whole donor, header pages included, becomes block pages
+      register_mapping(donor, false);
+      if (!os::move_pages(donor, size, base + from)) {
+        register_mapping(donor, true);
+        cache_put(donor);
+        return;
+      }
+      from += size;
+      continue;
+    }
+    unregister_beyond(donor, size, size - gap);  // the donor's last `gap` bytes come over
+    if (os::move_pages(reinterpret_cast<char*>(donor) + size - gap, gap, base + from))
+      donor->mapping_size = size - gap;
+    else {
+      register_mapping(donor, true);
+    }
+    cache_put(donor);
+    return;
+  }
+}
+
+// Excess a block may carry past its request rather than pay a move to split
+// it off: it comes back with the block, but counts in the live footprint.
+std::size_t split_threshold(std::size_t mapping_size) {
+  std::size_t t = mapping_size / 4;
+  return t < kHugeSplitMin ? kHugeSplitMin : t;
+}
+
+// A mapping of mapping_size bytes for a default-aligned block, built from the
+// cache: nullptr if the cache is empty or the OS refused.
+// - the smallest entry that holds it, used in place when the excess is small;
+// - else the request is moved off that entry's end (when the request is the
+//   smaller part), or the excess is (when it is), whichever moves fewer pages;
+// - no entry holds it: the largest grows and other entries fill it.
+// `growing` (realloc) keeps a larger entry whole: it will grow in place.
 Segment* cache_take(std::size_t mapping_size, bool growing) {
   Segment* best = nullptr;
   Segment* below = nullptr;
@@ -208,14 +271,29 @@ Segment* cache_take(std::size_t mapping_size, bool growing) {
         below_index = i;
       }
     }
-    if (best == nullptr && (below == nullptr || 2 * below->mapping_size < mapping_size))
-      return nullptr;
-    unsigned index = best != nullptr ? best_index : below_index;
-    cache_remove(index);
+    if (best == nullptr && below == nullptr) return nullptr;
+    cache_remove(best != nullptr ? best_index : below_index);
   }
-  if (best == nullptr) return grow_cached(below, mapping_size);
+  if (best == nullptr) {
+    std::size_t had = below->mapping_size;
+    Segment* seg = grow_cached(below, mapping_size);
+    if (seg != nullptr) fill_from_cache(seg, had, mapping_size);
+    return seg;
+  }
   std::size_t excess = best->mapping_size - mapping_size;
-  if (!growing && excess >= kHugeSplitMin) split_tail(best, mapping_size);
+  if (growing || excess < split_threshold(mapping_size)) return best;
+  if (mapping_size <= excess) {  // move the request off the end; the rest stays cached
+    void* p = move_tail(best, mapping_size);
+    cache_put(best);
+    return p == nullptr ? nullptr : claim_header(p, mapping_size);
+  }
+  // Move the excess off the end and cache it.
+  if (void* p = move_tail(best, excess)) {
+    Segment* tail = claim_header(p, excess);
+    tail->freed_at_ms = best->freed_at_ms;  // it ages from the original free
+    tail->huge_freed = true;
+    cache_put(tail);
+  }
   return best;
 }
 
@@ -280,7 +358,7 @@ void huge_free(Segment* seg) noexcept {
   // Only default-aligned mappings are reused; the rest go back at once.
   if (seg->block_offset == kHugeHeaderSize) {
     note_live(seg->mapping_size, 0);
-    cache_put(seg, os::resident_in(seg, seg->mapping_size));
+    cache_put(seg);
     if (g_purge_delay_ms == 0) huge_cache_trim(false);
     return;
   }
@@ -302,6 +380,7 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     seg->requested = size;
     return p;
   }
+  std::size_t old_requested = seg->requested;
   seg->requested = size;
   if (mapping_size < seg->mapping_size) {  // real shrink: the tail goes back to the OS now
     register_mapping(seg, false);
@@ -316,18 +395,29 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
   std::size_t headroom = seg->mapping_size + seg->mapping_size / 2;
   if (headroom > mapping_size && headroom - mapping_size <= 256 * MiB)
     mapping_size = round_pages(headroom);
-  register_mapping(seg, false);
-  if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
+  if (os::remap_in_place(seg, seg->mapping_size, mapping_size) ||
+      os::extend_in_place(seg, seg->mapping_size, mapping_size)) {
     resize_live(seg, mapping_size);
     register_mapping(seg, true);
     return p;
   }
+  register_mapping(seg, false);
   void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize, offset,
                                  seg->block_align);
   if (moved == nullptr) {
     register_mapping(seg, true);
-    errno = ENOMEM;
-    return nullptr;
+    seg->requested = old_requested;
+    // A block built from moved pages is several kernel mappings, which
+    // older kernels cannot move as one: copy it then.
+    if (offset != kHugeHeaderSize) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    void* q = huge_alloc(size, 0, false, /*growing=*/true);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, old_requested < size ? old_requested : size);
+    huge_free(seg);
+    return q;
   }
   seg = static_cast<Segment*>(moved);
   resize_live(seg, mapping_size);
@@ -350,10 +440,12 @@ void huge_cache_trim(bool force) noexcept {
         ++i;
       }
     }
-    // The peak decays to what is held now, so a burst long gone no longer
-    // lets the cache grow.
-    g_huge_live_peak.store(g_huge_live.load(std::memory_order_relaxed) + g_huge_resident_total,
-                           std::memory_order_relaxed);
+    // Once mappings expire, the peak decays to what is held now (never above
+    // it: the cap would creep up), so a burst long gone no longer lets the
+    // cache grow.
+    std::size_t held = g_huge_live.load(std::memory_order_relaxed) + g_huge_bytes;
+    if (n > 0 && held < g_huge_live_peak.load(std::memory_order_relaxed))
+      g_huge_live_peak.store(held, std::memory_order_relaxed);
   }
   // Expired mappings are unmapped: a purge would keep the address space for
   // little gain, since the next huge request maps fresh zero pages just as cheaply.

@@ -86,6 +86,26 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
   return true;
 }
 
+bool extend_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept {
+#ifndef MAP_FIXED_NOREPLACE
+  constexpr int MAP_FIXED_NOREPLACE = 0x100000;
+#endif
+  int saved = errno;
+  char* want = static_cast<char*>(p) + old_size;
+  std::size_t size = new_size - old_size;
+  // Older kernels take the flag as a mere hint: a mapping elsewhere is undone.
+  void* q = ::mmap(want, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  errno = saved;
+  if (q == MAP_FAILED) return false;
+  if (q != want) {
+    ::munmap(q, size);
+    return false;
+  }
+  g_mapped.fetch_add(size, std::memory_order_relaxed);
+  return true;
+}
+
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
                    std::size_t offset, std::size_t alignment) noexcept {
   // Reserve a destination with the wanted layout, then move the pages onto it
@@ -108,21 +128,6 @@ bool move_pages(void* from, std::size_t size, void* to) noexcept {
   if (q == MAP_FAILED) return false;
   g_mapped.fetch_sub(size, std::memory_order_relaxed);  // the destination was counted when mapped
   return true;
-}
-
-std::size_t resident_in(const void* p, std::size_t size) noexcept {
-  constexpr std::size_t kChunkPages = 4096;
-  unsigned char vec[kChunkPages];
-  int saved = errno;
-  std::size_t pages = 0;
-  auto* c = static_cast<char*>(const_cast<void*>(p));
-  for (std::size_t done = 0; done < size; done += kChunkPages * kPageSize) {
-    std::size_t n = size - done < kChunkPages * kPageSize ? size - done : kChunkPages * kPageSize;
-    if (::mincore(c + done, n, vec) != 0) break;
-    for (std::size_t i = 0; i < (n + kPageSize - 1) / kPageSize; ++i) pages += vec[i] & 1;
-  }
-  errno = saved;
-  return pages * kPageSize;
 }
 
 std::uint64_t now_ms() noexcept {
