@@ -109,10 +109,16 @@ bool extend_in_place(void* p, std::size_t old_size, std::size_t new_size) noexce
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
                    std::size_t offset, std::size_t alignment) noexcept {
   // Reserve a destination with the wanted layout, then move the pages onto it
-  // with MREMAP_FIXED (which replaces the reservation atomically).
+  // with MREMAP_FIXED (which replaces that part of the reservation
+  // atomically).  Growing moves only the old pages, onto the destination's
+  // start: a range made of several kernel mappings (pages moved in from
+  // elsewhere) can be moved as is since Linux 6.17, never resized.
   void* dest = map_with_offset(new_size, base_alignment, offset, alignment);
   if (dest == nullptr) return nullptr;
-  void* q = ::mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  std::size_t moved = old_size < new_size ? old_size : new_size;
+  int saved = errno;
+  void* q = ::mremap(p, old_size, moved, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  errno = saved;
   if (q == MAP_FAILED) {
     unmap(dest, new_size);
     return nullptr;
