@@ -347,6 +347,7 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
 }
 
 void huge_free(Segment* seg) noexcept {
+  if (seg->block_offset == kHugeHeaderSize) note_live(seg->mapping_size, 0);
   if constexpr (kChecked) {  // never cached: a use after free faults
     checked_note_huge_unmapped(reinterpret_cast<char*>(seg) + seg->block_offset);
     unmap_segment(seg);
@@ -357,7 +358,6 @@ void huge_free(Segment* seg) noexcept {
   seg->pages[0].is_zero = false;
   // Only default-aligned mappings are reused; the rest go back at once.
   if (seg->block_offset == kHugeHeaderSize) {
-    note_live(seg->mapping_size, 0);
     cache_put(seg);
     if (g_purge_delay_ms == 0) huge_cache_trim(false);
     return;
