@@ -54,7 +54,17 @@ inline constexpr unsigned kRemoteBatch = 64;
 // Empty segments kept (purged) for reuse before they are unmapped.
 inline constexpr unsigned kSegmentCacheMax = 16;
 // Freed huge mappings kept for reuse.
-inline constexpr unsigned kHugeCacheMax = 16;
-inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;
+inline constexpr unsigned kHugeCacheMax = 128;
+// A cached mapping taken for a smaller request gives up its excess (moved
+// off as a cached mapping of its own) when the excess is past a quarter of
+// the request and could hold a huge block.
+inline constexpr std::size_t kHugeSplitMin = kLargeBlockMax + kHugeHeaderSize;
+inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;  // mapped bytes
+// Mapped bytes the huge cache may always hold, on top of what live huge
+// blocks gave up since their peak (huge.cpp, cache_cap).
+inline constexpr std::size_t kHugeCacheFloor = 4 * MiB;
+// A cached mapping grown for a larger request takes at most this many moves
+// of other cached pages to fill its new part.
+inline constexpr unsigned kHugeFillMoves = 4;
 
 }  // namespace bop::core

@@ -1,5 +1,6 @@
 #include "core/huge.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -16,7 +17,33 @@ namespace {
 SpinLock g_huge_lock;
 Segment* g_huge_cache[kHugeCacheMax];
 unsigned g_huge_count = 0;
-std::size_t g_huge_bytes = 0;
+std::size_t g_huge_bytes = 0;  // mapped bytes in the cache
+// Mapped bytes of live default-aligned huge blocks, and the most seen (it
+// decays as the purger trims the cache).
+std::atomic<std::size_t> g_huge_live{0};
+std::atomic<std::size_t> g_huge_live_peak{0};
+
+// How many mapped bytes the cache may hold: what live blocks gave up since
+// their peak, plus a little.  Every page of a cached mapping may be resident,
+// so this bounds the footprint (live + cached) near the live peak, while the
+// memory a program frees stays for its next climb.  With pages moved rather
+// than faulted (below), a footprint that does not grow means no page faults.
+std::size_t cache_cap() {
+  std::size_t live = g_huge_live.load(std::memory_order_relaxed);
+  std::size_t peak = g_huge_live_peak.load(std::memory_order_relaxed);
+  return kHugeCacheFloor + (peak > live ? peak - live : 0);
+}
+
+// Live huge bytes went from `before` to `after` (unsigned wrap-around adds the
+// difference either way).
+void note_live(std::size_t before, std::size_t after) {
+  std::size_t live =
+      g_huge_live.fetch_add(after - before, std::memory_order_relaxed) + (after - before);
+  std::size_t peak = g_huge_live_peak.load(std::memory_order_relaxed);
+  while (live > peak &&
+         !g_huge_live_peak.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
 
 constexpr std::size_t round_pages(std::size_t n) {
   return (n + os::kPageSize - 1) & ~(os::kPageSize - 1);
@@ -48,46 +75,233 @@ void format(Segment* seg, std::size_t mapping_size, std::size_t offset, std::siz
   seg->huge_sampled.store(0, std::memory_order_relaxed);
 }
 
-// Best fit from the cache for a default-aligned block.  The whole mapping is
-// reused, so a block that later grows by realloc does so in place with no
-// syscall.  Unless the block is `growing`:
-// - a mapping more than twice the request is left for a larger one (a fresh
-//   mapping costs faults only on the pages the block will touch), and
-// - what lies past 1.25x the request is purged (still mapped; faults back in
-//   if used).
-// Without these, every page a mapping's earlier, larger blocks wrote stayed
-// resident through its later, smaller lives.  Random churn of 64 KiB - 4 MiB
-// blocks (w18_large_churn, scale 0.1, medians of 5): peak RSS 216 -> 181 MiB
-// (jemalloc 171), page faults 70k -> 106k (jemalloc 125k).  Purging all the
-// excess or reusing only 1.5x fits gets RSS to 157-172 MiB but takes more
-// faults than jemalloc.
-Segment* cache_take(std::size_t mapping_size, bool growing) {
-  std::size_t fit_max = growing ? SIZE_MAX : 2 * mapping_size;
-  Segment* best = nullptr;
-  {
-    LockGuard guard(g_huge_lock);
-    unsigned best_index = 0;
-    for (unsigned i = 0; i < g_huge_count; ++i) {
-      Segment* s = g_huge_cache[i];
-      if (s->mapping_size >= mapping_size && s->mapping_size <= fit_max &&
-          (best == nullptr || s->mapping_size < best->mapping_size)) {
-        best = s;
-        best_index = i;
-      }
-    }
-    if (best == nullptr) return nullptr;
-    g_huge_cache[best_index] = g_huge_cache[--g_huge_count];
-    g_huge_bytes -= best->mapping_size;
-  }
-  std::size_t keep = round_pages(mapping_size + mapping_size / 4);
-  if (!growing && best->mapping_size > keep + 64 * KiB && !best->pages[0].is_zero)
-    os::purge(reinterpret_cast<char*>(best) + keep, best->mapping_size - keep);
-  return best;
+// A header made on pages that held block data: cleared first, so no stale
+// field (is_zero, list links) survives; pages[0].is_zero reads false, which
+// is right since the pages behind it are not known to be zero.
+Segment* claim_header(void* base, std::size_t mapping_size) {
+  auto* seg = static_cast<Segment*>(std::memset(base, 0, sizeof(Segment)));
+  format(seg, mapping_size, kHugeHeaderSize, os::kPageSize);
+  return seg;
 }
 
 void unmap_segment(Segment* seg) {
-  register_mapping(seg, false);
+  register_mapping(seg, false);  // first: once unmapped, the range may be another thread's
   os::unmap(seg, seg->mapping_size);
+}
+
+// Clears the registry windows of [seg, seg+old_size) that [seg, seg+new_size)
+// no longer reaches.  Called BEFORE the address space goes back to the OS:
+// afterwards another thread's fresh mapping may sit there and be registered.
+void unregister_beyond(Segment* seg, std::size_t old_size, std::size_t new_size) {
+  std::size_t kept = (new_size + kSegmentMask) & ~kSegmentMask;
+  if (old_size > kept)
+    segment_register(reinterpret_cast<char*>(seg) + kept, old_size - kept, false);
+}
+
+// Removes entry i (the last one takes its place); lock held.
+Segment* cache_remove(unsigned i) {
+  Segment* seg = g_huge_cache[i];
+  g_huge_bytes -= seg->mapping_size;
+  g_huge_cache[i] = g_huge_cache[--g_huge_count];
+  return seg;
+}
+
+// Adds a free mapping (huge_freed set, freed_at_ms stamped) to the cache,
+// first unmapping the oldest entries while the cache would be over its caps.
+void cache_put(Segment* seg) {
+  std::size_t cap = cache_cap();
+  if (seg->mapping_size > cap || seg->mapping_size > kHugeCacheBytesMax) {
+    unmap_segment(seg);
+    return;
+  }
+  for (;;) {
+    Segment* evicted = nullptr;
+    {
+      LockGuard guard(g_huge_lock);
+      if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax &&
+          g_huge_bytes + seg->mapping_size <= cap) {
+        g_huge_cache[g_huge_count++] = seg;
+        g_huge_bytes += seg->mapping_size;
+        return;
+      }
+      if (g_huge_count > 0) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < g_huge_count; ++i)
+          if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
+        evicted = cache_remove(oldest);
+      }
+    }
+    if (evicted == nullptr) break;
+    unmap_segment(evicted);  // outside the lock: unmapping resident pages is slow
+  }
+  unmap_segment(seg);
+}
+
+// A fresh, registered mapping of `size` bytes laid out for a huge block.
+void* map_fresh(std::size_t size) {
+  void* p = os::map_with_offset(size, kSegmentSize, kHugeHeaderSize, os::kPageSize);
+  if (p == nullptr) {
+    heap_collect_all();  // cached and purgeable memory may be what stands in the way
+    p = os::map_with_offset(size, kSegmentSize, kHugeHeaderSize, os::kPageSize);
+    if (p == nullptr) return nullptr;
+  }
+  segment_register(p, size, true);
+  return p;
+}
+
+// Moves the last `size` bytes of the mapping `from` (out of the cache) onto a
+// fresh mapping and returns that; `from` keeps the rest.  Nothing is copied:
+// the pages the earlier blocks faulted in come along.  nullptr (nothing
+// changed) if the OS refuses.
+void* move_tail(Segment* from, std::size_t size) {
+  void* dst = map_fresh(size);
+  if (dst == nullptr) return nullptr;
+  std::size_t keep = from->mapping_size - size;
+  unregister_beyond(from, from->mapping_size, keep);
+  if (!os::move_pages(reinterpret_cast<char*>(from) + keep, size, dst)) {
+    register_mapping(from, true);
+    segment_register(dst, size, false);
+    os::unmap(dst, size);
+    return nullptr;
+  }
+  from->mapping_size = keep;
+  return dst;
+}
+
+// Grows a cached mapping (out of the cache) to mapping_size in place, or by
+// moving its pages.  A mapping built from moved pages is several kernel
+// mappings, which mremap cannot grow: fresh pages are then mapped after it.
+// nullptr (the mapping cached again) if neither works.
+Segment* grow_cached(Segment* seg, std::size_t mapping_size) {
+  if (os::remap_in_place(seg, seg->mapping_size, mapping_size) ||
+      os::extend_in_place(seg, seg->mapping_size, mapping_size)) {
+    seg->mapping_size = mapping_size;
+    register_mapping(seg, true);
+    return seg;
+  }
+  register_mapping(seg, false);
+  void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize,
+                                 kHugeHeaderSize, os::kPageSize);
+  if (moved == nullptr) {
+    register_mapping(seg, true);
+    cache_put(seg);
+    return nullptr;
+  }
+  seg = static_cast<Segment*>(moved);
+  seg->mapping_size = mapping_size;
+  register_mapping(seg, true);
+  return seg;
+}
+
+// Fills [seg+from, seg+to), fresh pages of seg's grown mapping, with pages
+// moved from other cached mappings, so the block does not fault where the
+// cache holds pages faulted in before.  Whole entries go first (the largest
+// that fits the gap): that is how pieces split apart come back together.
+// At most kHugeFillMoves moves; what is left faults in when touched.
+void fill_from_cache(Segment* seg, std::size_t from, std::size_t to) {
+  char* base = reinterpret_cast<char*>(seg);
+  for (unsigned moves = 0; moves < kHugeFillMoves && from < to; ++moves) {
+    std::size_t gap = to - from;
+    Segment* donor = nullptr;
+    {
+      LockGuard guard(g_huge_lock);
+      unsigned pick = g_huge_count;
+      for (unsigned i = 0; i < g_huge_count; ++i) {
+        std::size_t size = g_huge_cache[i]->mapping_size;
+        std::size_t best = pick < g_huge_count ? g_huge_cache[pick]->mapping_size : 0;
+        // The largest entry within the gap, else the smallest beyond it.
+        bool better = pick == g_huge_count ||
+                      (size <= gap ? (best > gap || size > best) : (best > gap && size < best));
+        if (better) pick = i;
+      }
+      if (pick == g_huge_count) return;
+      donor = cache_remove(pick);
+    }
+    std::size_t size = donor->mapping_size;
+    if (size <= gap) {  // the whole donor, header pages included, becomes block pages
+      register_mapping(donor, false);
+      if (!os::move_pages(donor, size, base + from)) {
+        register_mapping(donor, true);
+        cache_put(donor);
+        return;
+      }
+      from += size;
+      continue;
+    }
+    unregister_beyond(donor, size, size - gap);  // the donor's last `gap` bytes come over
+    if (os::move_pages(reinterpret_cast<char*>(donor) + size - gap, gap, base + from))
+      donor->mapping_size = size - gap;
+    else {
+      register_mapping(donor, true);
+    }
+    cache_put(donor);
+    return;
+  }
+}
+
+// Excess a block may carry past its request rather than pay a move to split
+// it off: it comes back with the block, but counts in the live footprint.
+std::size_t split_threshold(std::size_t mapping_size) {
+  std::size_t t = mapping_size / 4;
+  return t < kHugeSplitMin ? kHugeSplitMin : t;
+}
+
+// A mapping of mapping_size bytes for a default-aligned block, built from the
+// cache: nullptr if the cache is empty or the OS refused.
+// - the smallest entry that holds it, used in place when the excess is small;
+// - else the request is moved off that entry's end (when the request is the
+//   smaller part), or the excess is (when it is), whichever moves fewer pages;
+// - no entry holds it: the largest grows and other entries fill it.
+// `growing` (realloc) keeps a larger entry whole: it will grow in place.
+Segment* cache_take(std::size_t mapping_size, bool growing) {
+  Segment* best = nullptr;
+  Segment* below = nullptr;
+  {
+    LockGuard guard(g_huge_lock);
+    unsigned best_index = 0, below_index = 0;
+    for (unsigned i = 0; i < g_huge_count; ++i) {
+      Segment* s = g_huge_cache[i];
+      if (s->mapping_size >= mapping_size) {
+        if (best == nullptr || s->mapping_size < best->mapping_size) {
+          best = s;
+          best_index = i;
+        }
+      } else if (below == nullptr || s->mapping_size > below->mapping_size) {
+        below = s;
+        below_index = i;
+      }
+    }
+    if (best == nullptr && below == nullptr) return nullptr;
+    cache_remove(best != nullptr ? best_index : below_index);
+  }
+  if (best == nullptr) {
+    std::size_t had = below->mapping_size;
+    Segment* seg = grow_cached(below, mapping_size);
+    if (seg != nullptr) fill_from_cache(seg, had, mapping_size);
+    return seg;
+  }
+  std::size_t excess = best->mapping_size - mapping_size;
+  if (growing || excess < split_threshold(mapping_size)) return best;
+  if (mapping_size <= excess) {  // move the request off the end; the rest stays cached
+    void* p = move_tail(best, mapping_size);
+    cache_put(best);
+    return p == nullptr ? nullptr : claim_header(p, mapping_size);
+  }
+  // Move the excess off the end and cache it.
+  if (void* p = move_tail(best, excess)) {
+    Segment* tail = claim_header(p, excess);
+    tail->freed_at_ms = best->freed_at_ms;  // it ages from the original free
+    tail->huge_freed = true;
+    cache_put(tail);
+  }
+  return best;
+}
+
+// A live block's mapping changed size (realloc).
+void resize_live(Segment* seg, std::size_t mapping_size) {
+  if (seg->block_offset == kHugeHeaderSize) note_live(seg->mapping_size, mapping_size);
+  seg->mapping_size = mapping_size;
+  seg->block_size = mapping_size - seg->block_offset;
 }
 
 }  // namespace
@@ -126,12 +340,14 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
   }
   format(seg, seg->mapping_size, offset, block_align);
   seg->requested = size;
+  if (offset == kHugeHeaderSize) note_live(0, seg->mapping_size);
   char* p = reinterpret_cast<char*>(seg) + offset;
   if (zero && !is_zero) std::memset(p, 0, size);
   return p;
 }
 
 void huge_free(Segment* seg) noexcept {
+  if (seg->block_offset == kHugeHeaderSize) note_live(seg->mapping_size, 0);
   if constexpr (kChecked) {  // never cached: a use after free faults
     checked_note_huge_unmapped(reinterpret_cast<char*>(seg) + seg->block_offset);
     unmap_segment(seg);
@@ -141,32 +357,10 @@ void huge_free(Segment* seg) noexcept {
   seg->huge_freed = true;  // checked builds report a second free of a cached block
   seg->pages[0].is_zero = false;
   // Only default-aligned mappings are reused; the rest go back at once.
-  if (seg->block_offset == kHugeHeaderSize && seg->mapping_size <= kHugeCacheBytesMax / 4) {
-    Segment* evicted = nullptr;
-    {
-      LockGuard guard(g_huge_lock);
-      if (g_huge_count == kHugeCacheMax || g_huge_bytes + seg->mapping_size > kHugeCacheBytesMax) {
-        // Evict the oldest entry to make room.
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < g_huge_count; ++i)
-          if (g_huge_cache[i]->freed_at_ms < g_huge_cache[oldest]->freed_at_ms) oldest = i;
-        if (g_huge_count > 0) {
-          evicted = g_huge_cache[oldest];
-          g_huge_cache[oldest] = g_huge_cache[--g_huge_count];
-          g_huge_bytes -= evicted->mapping_size;
-        }
-      }
-      if (g_huge_count < kHugeCacheMax && g_huge_bytes + seg->mapping_size <= kHugeCacheBytesMax) {
-        g_huge_cache[g_huge_count++] = seg;
-        g_huge_bytes += seg->mapping_size;
-        seg = nullptr;
-      }
-    }
-    if (evicted != nullptr) unmap_segment(evicted);
-    if (seg == nullptr) {
-      if (g_purge_delay_ms == 0) huge_cache_trim(false);
-      return;
-    }
+  if (seg->block_offset == kHugeHeaderSize) {
+    cache_put(seg);
+    if (g_purge_delay_ms == 0) huge_cache_trim(false);
+    return;
   }
   unmap_segment(seg);
 }
@@ -186,12 +380,12 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
     seg->requested = size;
     return p;
   }
+  std::size_t old_requested = seg->requested;
   seg->requested = size;
   if (mapping_size < seg->mapping_size) {  // real shrink: the tail goes back to the OS now
     register_mapping(seg, false);
     os::unmap(reinterpret_cast<char*>(seg) + mapping_size, seg->mapping_size - mapping_size);
-    seg->mapping_size = mapping_size;
-    seg->block_size = mapping_size - offset;
+    resize_live(seg, mapping_size);
     register_mapping(seg, true);
     return p;
   }
@@ -201,23 +395,32 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
   std::size_t headroom = seg->mapping_size + seg->mapping_size / 2;
   if (headroom > mapping_size && headroom - mapping_size <= 256 * MiB)
     mapping_size = round_pages(headroom);
-  register_mapping(seg, false);
-  if (os::remap_in_place(seg, seg->mapping_size, mapping_size)) {
-    seg->mapping_size = mapping_size;
-    seg->block_size = mapping_size - offset;
+  if (os::remap_in_place(seg, seg->mapping_size, mapping_size) ||
+      os::extend_in_place(seg, seg->mapping_size, mapping_size)) {
+    resize_live(seg, mapping_size);
     register_mapping(seg, true);
     return p;
   }
+  register_mapping(seg, false);
   void* moved = os::remap_moving(seg, seg->mapping_size, mapping_size, kSegmentSize, offset,
                                  seg->block_align);
   if (moved == nullptr) {
     register_mapping(seg, true);
-    errno = ENOMEM;
-    return nullptr;
+    seg->requested = old_requested;
+    // A block built from moved pages is several kernel mappings, which
+    // older kernels cannot move as one: copy it then.
+    if (offset != kHugeHeaderSize) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    void* q = huge_alloc(size, 0, false, /*growing=*/true);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, old_requested < size ? old_requested : size);
+    huge_free(seg);
+    return q;
   }
   seg = static_cast<Segment*>(moved);
-  seg->mapping_size = mapping_size;
-  seg->block_size = mapping_size - offset;
+  resize_live(seg, mapping_size);
   register_mapping(seg, true);
   return reinterpret_cast<char*>(seg) + offset;
 }
@@ -232,13 +435,17 @@ void huge_cache_trim(bool force) noexcept {
       Segment* s = g_huge_cache[i];
       bool old = static_cast<std::uint32_t>(now - s->freed_at_ms) >= g_purge_delay_ms;
       if (force || old) {
-        victims[n++] = s;
-        g_huge_bytes -= s->mapping_size;
-        g_huge_cache[i] = g_huge_cache[--g_huge_count];
+        victims[n++] = cache_remove(i);
       } else {
         ++i;
       }
     }
+    // Once mappings expire, the peak decays to what is held now (never above
+    // it: the cap would creep up), so a burst long gone no longer lets the
+    // cache grow.
+    std::size_t held = g_huge_live.load(std::memory_order_relaxed) + g_huge_bytes;
+    if (n > 0 && held < g_huge_live_peak.load(std::memory_order_relaxed))
+      g_huge_live_peak.store(held, std::memory_order_relaxed);
   }
   // Expired mappings are unmapped: a purge would keep the address space for
   // little gain, since the next huge request maps fresh zero pages just as cheaply.

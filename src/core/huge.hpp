@@ -1,7 +1,10 @@
 // Huge blocks (above kLargeBlockMax, or aligned beyond kMaxNaturalAlign): one
 // mapping each, with a Segment header in the OS page before the block.  Freed
-// mappings are cached for reuse (page faults are expensive) and purged after
-// the purge delay; realloc moves them with mremap, never by copying.
+// mappings are cached for reuse (page faults are expensive) and unmapped after
+// the purge delay.  A cached mapping is reused for a block of another size by
+// moving its pages (mremap): its excess is split off, or a larger block is
+// built from several cached mappings, so memory faulted in once is not
+// faulted in again.  realloc moves blocks with mremap, never by copying.
 #pragma once
 
 #include <cstddef>

@@ -48,8 +48,44 @@ void* map_aligned(std::size_t size, std::size_t alignment) noexcept {
   return map_with_offset(size, alignment, 0, alignment);
 }
 
+namespace {
+
+// Where the last aligned mapping went.  The next one is first tried right
+// below it (mappings are placed top-down anyway): one mmap, where the
+// over-sized reservation below costs an mmap and up to two trims.
+std::atomic<std::uintptr_t> g_next_hint{0};
+
+void* map_at_hint(std::size_t size, std::size_t base_alignment) noexcept {
+#ifndef MAP_FIXED_NOREPLACE
+  constexpr int MAP_FIXED_NOREPLACE = 0x100000;
+#endif
+  std::uintptr_t hint = g_next_hint.load(std::memory_order_relaxed);
+  std::uintptr_t span = align_up(size, base_alignment);
+  if (hint < span + (std::uintptr_t{1} << 32)) return nullptr;  // none yet, or near the bottom
+  auto* want = reinterpret_cast<void*>((hint - span) & ~(base_alignment - 1));
+  int saved = errno;
+  void* p = ::mmap(want, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  errno = saved;
+  if (p == MAP_FAILED) return nullptr;
+  if (p != want) {  // older kernels take the flag as a mere hint
+    ::munmap(p, size);
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
 void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t offset,
                       std::size_t alignment) noexcept {
+  if (alignment <= base_alignment) {  // base alignment alone places base + offset right
+    if (void* p = map_at_hint(size, base_alignment)) {
+      g_next_hint.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_relaxed);
+      g_mapped.fetch_add(size, std::memory_order_relaxed);
+      return p;
+    }
+  }
   std::size_t slack = (alignment > base_alignment ? alignment : base_alignment);
   if (size + slack < size) return nullptr;  // overflow
   std::size_t reserved = size + slack;
@@ -57,6 +93,7 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
   if (start == nullptr) return nullptr;
   std::uintptr_t base = place(reinterpret_cast<std::uintptr_t>(start), reserved, size,
                               base_alignment, offset, alignment);
+  g_next_hint.store(base, std::memory_order_relaxed);
   g_mapped.fetch_add(size, std::memory_order_relaxed);
   return reinterpret_cast<void*>(base);
 }
@@ -86,19 +123,54 @@ bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcep
   return true;
 }
 
+bool extend_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept {
+#ifndef MAP_FIXED_NOREPLACE
+  constexpr int MAP_FIXED_NOREPLACE = 0x100000;
+#endif
+  int saved = errno;
+  char* want = static_cast<char*>(p) + old_size;
+  std::size_t size = new_size - old_size;
+  // Older kernels take the flag as a mere hint: a mapping elsewhere is undone.
+  void* q = ::mmap(want, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  errno = saved;
+  if (q == MAP_FAILED) return false;
+  if (q != want) {
+    ::munmap(q, size);
+    return false;
+  }
+  g_mapped.fetch_add(size, std::memory_order_relaxed);
+  return true;
+}
+
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
                    std::size_t offset, std::size_t alignment) noexcept {
   // Reserve a destination with the wanted layout, then move the pages onto it
-  // with MREMAP_FIXED (which replaces the reservation atomically).
+  // with MREMAP_FIXED (which replaces that part of the reservation
+  // atomically).  Growing moves only the old pages, onto the destination's
+  // start: a range made of several kernel mappings (pages moved in from
+  // elsewhere) can be moved as is since Linux 6.17, never resized.
   void* dest = map_with_offset(new_size, base_alignment, offset, alignment);
   if (dest == nullptr) return nullptr;
-  void* q = ::mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  std::size_t moved = old_size < new_size ? old_size : new_size;
+  int saved = errno;
+  void* q = ::mremap(p, old_size, moved, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  errno = saved;
   if (q == MAP_FAILED) {
     unmap(dest, new_size);
     return nullptr;
   }
   g_mapped.fetch_sub(old_size, std::memory_order_relaxed);  // dest's size was counted when mapped
   return q;
+}
+
+bool move_pages(void* from, std::size_t size, void* to) noexcept {
+  int saved = errno;
+  void* q = ::mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  errno = saved;
+  if (q == MAP_FAILED) return false;
+  g_mapped.fetch_sub(size, std::memory_order_relaxed);  // the destination was counted when mapped
+  return true;
 }
 
 std::uint64_t now_ms() noexcept {

@@ -33,10 +33,21 @@ void purge(void* p, std::size_t size) noexcept;
 // address space after it is taken.
 bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept;
 
+// Maps fresh zero pages at [p+old_size, p+new_size) if nothing is mapped
+// there, so the mapping at p grows in place even when it is made of several
+// kernel mappings (pages moved in from elsewhere), which mremap cannot grow.
+bool extend_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept;
+
 // Moves the mapping to a fresh place laid out like map_with_offset, without
 // copying (page tables move).  Returns the new base or nullptr.
 void* remap_moving(void* p, std::size_t old_size, std::size_t new_size, std::size_t base_alignment,
                    std::size_t offset, std::size_t alignment) noexcept;
+
+// Moves the pages of [from, from+size) onto [to, to+size), which must be a
+// mapping of ours (it is replaced); the source range is left unmapped.  Page
+// tables move, no data is copied and resident pages stay resident, so memory
+// faulted in once can be reused elsewhere without faulting again.
+bool move_pages(void* from, std::size_t size, void* to) noexcept;
 
 // Milliseconds on a monotonic clock; coarse (a few ms) and cheap (vDSO).
 std::uint64_t now_ms() noexcept;
