@@ -19,15 +19,10 @@
 namespace bop::stats {
 namespace {
 
-constexpr int kMaxFrames = 24;
+constexpr int kMaxFrames = kLeakFrames;
 constexpr std::size_t kTableSize = std::size_t{1} << 16;  // live samples kept at most
 
-struct Sample {
-  const void* block;  // nullptr: empty slot; kTombstone: deleted
-  std::size_t size;
-  int depth;
-  void* frames[kMaxFrames];
-};
+using Sample = LeakSample;  // in the table, `block` nullptr: empty slot; kTombstone: deleted
 const void* const kTombstone = reinterpret_cast<const void*>(1);
 
 // The table of live samples: open addressing, mapped from the OS on first
@@ -74,38 +69,45 @@ std::size_t slot_of(const void* p) {
   return static_cast<std::size_t>(h >> 48) & (kTableSize - 1);
 }
 
-std::atomic<std::uint16_t>& sample_count(const void* p) {
+std::atomic<std::uint32_t>& sample_word(const void* p) {
   core::Segment* seg = core::segment_of(p);
   if (seg->kind == core::SegmentKind::kHuge) return seg->huge_sampled;
   return seg->page_of(p)->sampled;
 }
 
-constexpr std::uint16_t kSeveral = UINT16_MAX;
+// The word's layout (Page::sampled): the count in the low half, the XOR of
+// the sampled blocks' tags in the high half.  The table holds at most
+// kTableSize / 2 samples, so the count never carries into the tags.
+constexpr std::uint32_t kCountMask = 0xFFFF;
+static_assert(kTableSize / 2 <= kCountMask);
 
-// The page's tag for block p: its offset in the (at most 512 KiB) page / 8 + 1.
-std::uint16_t tag_of(const void* p) {
+// Block p's tag: its offset in the page / 8 (16 bits cover a 512 KiB page,
+// so two blocks of one page never share a tag; a huge block is alone).
+std::uint32_t tag_of(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return 1;
+  if (seg->kind == core::SegmentKind::kHuge) return 0;
+  static_assert(core::kMediumPageShift - 3 <= 16);
   std::uintptr_t offset =
       reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
-  return static_cast<std::uint16_t>((offset >> 3) + 1);
+  return static_cast<std::uint32_t>(offset >> 3) << 16;
 }
 
-// Under g_lock (the only writer).  A page that held two samples at once stays
-// "several" (every free there looks in the table) until the page is reused.
+// Under g_lock (the only writer), as p enters or leaves the table.  Adding
+// or removing a tag is the same XOR, so the word stays exact either way.
 void mark(const void* p, bool sampled) {
-  std::atomic<std::uint16_t>& slot = sample_count(p);
-  std::uint16_t now = slot.load(std::memory_order_relaxed), tag = tag_of(p);
-  if (sampled)
-    slot.store(now == 0 ? tag : kSeveral, std::memory_order_relaxed);
-  else if (now == tag)
-    slot.store(0, std::memory_order_relaxed);
+  std::atomic<std::uint32_t>& word = sample_word(p);
+  std::uint32_t now = word.load(std::memory_order_relaxed);
+  now = (sampled ? now + 1 : now - 1) ^ tag_of(p);
+  word.store(now, std::memory_order_relaxed);
 }
 
-// Most frees: one load, no lock.
+// Most frees: one load, no lock.  No sample on the page, or exactly one
+// that is not p: p is not in the table.  Two or more: the table says.
 bool maybe_sampled(const void* p) {
-  std::uint16_t now = sample_count(p).load(std::memory_order_relaxed);
-  return now != 0 && (now == kSeveral || now == tag_of(p));
+  std::uint32_t now = sample_word(p).load(std::memory_order_relaxed);
+  std::uint32_t count = now & kCountMask;
+  if (count == 1) return (now & ~kCountMask) == tag_of(p);
+  return count != 0;
 }
 
 Sample* find(const void* p) {
@@ -334,18 +336,21 @@ void leak_sampler_on_free(const void* p) noexcept {
   }
 }
 
-void leak_sampler_on_move(const void* from, const void* to) noexcept {
-  Sample moved;
-  {
-    LockGuard guard(g_lock);
-    Sample* s = g_table == nullptr ? nullptr : find(from);
-    if (s == nullptr) return;
-    moved = *s;
-    erase(s);
-  }
-  moved.block = to;
-  moved.size = core::usable_size(to);
-  insert(moved, /*fresh=*/false);
+bool leak_sampler_take(const void* p, LeakSample& out) noexcept {
+  if (!maybe_sampled(p)) return false;  // most blocks: one load
+  LockGuard guard(g_lock);
+  Sample* s = g_table == nullptr ? nullptr : find(p);
+  if (s == nullptr) return false;
+  out = *s;
+  erase(s);
+  mark(p, false);
+  return true;
+}
+
+void leak_sampler_put_back(LeakSample& sample, const void* block) noexcept {
+  sample.block = block;
+  sample.size = core::usable_size(block);
+  insert(sample, /*fresh=*/false);
 }
 
 namespace {

@@ -18,8 +18,19 @@ std::int64_t leak_next_gap(std::uint64_t& rng) noexcept;
 // calling thread is already walking its stack or starting the purger.
 void leak_record(const void* p, std::size_t size) noexcept;
 void leak_sampler_on_free(const void* p) noexcept;
-// realloc moved a block: its sample (if any) follows it.
-void leak_sampler_on_move(const void* from, const void* to) noexcept;
+
+inline constexpr int kLeakFrames = 24;
+struct LeakSample {
+  const void* block;
+  std::size_t size;
+  int depth;
+  void* frames[kLeakFrames];
+};
+// realloc: the sample of block p (if any) leaves the table into `out`
+// before realloc may free p (so p's page is still p's to unmark), then
+// comes back for the block realloc returned (p if it failed or stayed).
+bool leak_sampler_take(const void* p, LeakSample& out) noexcept;
+void leak_sampler_put_back(LeakSample& sample, const void* block) noexcept;
 
 // Live samples grouped by allocating stack, biggest first (text or a JSON array).
 void write_leaks(TextWriter& w, bool json) noexcept;

@@ -220,7 +220,7 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
   counted_free_slow(p);
 }
 
-void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept {
+void record_resize(std::size_t old_usable, const void* p) noexcept {
   std::size_t usable = core::usable_size(p);
   if (usable != old_usable) {
     ShardAccess access;
@@ -237,7 +237,6 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
     // the growth left before a fold.
     if (delta > 0) s.countdown -= delta, s.countdown_set -= delta;
   }
-  if (p != old_block) leak_sampler_on_move(old_block, p);
 }
 
 AllocationStats process_snapshot() noexcept {

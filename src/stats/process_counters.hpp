@@ -49,7 +49,7 @@ inline peak::Totals process_totals() noexcept {
 // Counts and frees p, not a block of `heap` without a leak sample.
 [[gnu::noinline]] void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept;
 [[gnu::noinline]] void fold_and_free(ProcessShard& s, void* p) noexcept;
-void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept;
+void record_resize(std::size_t old_usable, const void* p) noexcept;
 
 // A block of class `cls` (usable bytes `usable`) was handed out from shard
 // s; returns p.  A new high-water mark (every allocation while a thread's

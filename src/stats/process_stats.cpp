@@ -124,8 +124,11 @@ void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept 
                           : counted_alloc_aligned<false>(alignment, size);
   if (!counting()) return core::reallocate(p, size, alignment);
   std::size_t old_usable = core::usable_size(p);
+  LeakSample sample;
+  bool sampled = leak_sampler_take(p, sample);
   void* q = core::reallocate(p, size, alignment);
-  if (q != nullptr) record_resize(p, old_usable, q);
+  if (q != nullptr) record_resize(old_usable, q);
+  if (sampled) leak_sampler_put_back(sample, q != nullptr ? q : p);
   return q;
 }
 
