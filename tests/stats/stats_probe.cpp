@@ -9,6 +9,8 @@
 //   probe noleak         free_again_from_known_function() frees all it takes
 //   probe capi OUT.json OUT.txt   checks bop_stats_* itself (stats_probe only)
 //   probe off            prints bop_stats_enabled() and the counters
+//   probe pages KEEP     with every block sampled: pages that hold many
+//                        samples, freed down to KEEP live ones (see PageSamples)
 //   probe grow           holds 20 x 100 KiB more every 10 ms (0.2 s), frees it
 //                        all, then leaks as `leak` does (for the timeline and
 //                        the HTML report)
@@ -233,6 +235,44 @@ struct EarlyBlocks {
   }
 } g_early;
 
+// The leak sampler keeps an exact count of each page's samples (and which
+// block when there is one), and frees on a page without one skip its table.
+// Run with BOP_SAMPLE_BYTES=16 (every allocation is sampled):
+// keep_samples_on_pages fills 4 pages of 256-byte blocks, all but 16 of them
+// (4 per page) are freed, one of those moves by realloc, the freed slots are
+// refilled and freed again by refill_and_free_on_pages, then the kept blocks
+// are freed down to `keep`.  The report must show exactly `keep` live
+// samples from keep_samples_on_pages and none from refill_and_free_on_pages:
+// a count that went wrong would skip the table for a sampled block's free.
+constexpr int kPageBlocks = 1024;
+constexpr std::size_t kPageBlockSize = 256;
+void* g_page_blocks[kPageBlocks];
+
+extern "C" __attribute__((noinline)) void keep_samples_on_pages() {
+  for (void*& p : g_page_blocks) g_sink = p = std::malloc(kPageBlockSize);
+}
+
+extern "C" __attribute__((noinline)) void refill_and_free_on_pages() {
+  static void* blocks[kPageBlocks];
+  for (void*& p : blocks) g_sink = p = std::malloc(kPageBlockSize);
+  for (void* p : blocks) std::free(p);
+}
+
+void PageSamples(int keep) {
+  keep_samples_on_pages();
+  void* kept[kPageBlocks / 64];  // 2 of every 128
+  int n = 0;
+  for (int i = 0; i < kPageBlocks; ++i) {
+    if (i % 128 == 5 || i % 128 == 77)
+      kept[n++] = g_page_blocks[i];
+    else
+      std::free(g_page_blocks[i]);
+  }
+  kept[0] = std::realloc(kept[0], 3000);  // its sample moves to another page
+  refill_and_free_on_pages();
+  for (int i = keep; i < n; ++i) std::free(kept[i]);
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   void* probe = std::malloc(kSize);
@@ -246,6 +286,8 @@ int main(int argc, char** argv) {
     leak_from_known_function();
   } else if (std::strcmp(mode, "noleak") == 0) {
     free_again_from_known_function();
+  } else if (std::strcmp(mode, "pages") == 0 && argc == 3) {
+    PageSamples(std::atoi(argv[2]));
   } else if (std::strcmp(mode, "grow") == 0) {
     Grow(leak_from_known_function);
 #if STATS_PROBE_LINKED
