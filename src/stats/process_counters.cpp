@@ -211,11 +211,14 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
   // A real heap: its thread read the environment (see counted_free_block).
   if (seg->kind != core::SegmentKind::kHuge && !heap->is_sentinel) {
     core::Page* page = seg->page_of(p);
-    if (page->sampled.load(std::memory_order_relaxed) == 0) {
-      if (record_free_in(heap->stats, page->size_class, page->block_size))
-        return fold_and_free(heap->stats, p);
-      return core::free_slow(heap, seg, p);  // another heap's block: handed back
-    }
+    // A page holding samples: p's own sample (if it has one) leaves the
+    // table before p can be reused; the count is any block's.
+    if (page->sampled.load(std::memory_order_relaxed) != 0) leak_sampler_on_free(p);
+    if (record_free_in(heap->stats, page->size_class, page->block_size))
+      return fold_and_free(heap->stats, p);
+    if (seg->owner == heap)
+      return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
+    return core::free_slow(heap, seg, p);  // another heap's block: handed back
   }
   counted_free_slow(p);
 }

@@ -46,7 +46,7 @@ inline peak::Totals process_totals() noexcept {
 [[gnu::noinline]] void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept;
 [[gnu::noinline]] void* record_alloc_slow(void* p) noexcept;
 [[gnu::noinline]] void counted_free_slow(void* p) noexcept;  // counts and frees
-// Counts and frees p, not a block of `heap` without a leak sample.
+// Counts and frees p, not a block of `heap` on a page without a leak sample.
 [[gnu::noinline]] void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept;
 [[gnu::noinline]] void fold_and_free(ProcessShard& s, void* p) noexcept;
 void record_resize(std::size_t old_usable, const void* p) noexcept;
