@@ -11,6 +11,7 @@
 
 #include "core/alloc.hpp"
 #include "core/options.hpp"
+#include "core/process.hpp"
 #include "core/purger.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
@@ -293,9 +294,17 @@ bool same_stack(const Sample& a, const Sample& b) {
 }
 
 // Warm the unwinder up at start-up (glibc loads it on first use, which
-// allocates); the guard keeps that allocation from being sampled.
+// allocates, and loading a library from inside any malloc is not safe);
+// the guard keeps that allocation from being sampled.  Not when sampling is
+// off in practice (a sample per TiB or rarer: the bench's "counters only"):
+// the load costs as much as a small program's whole run.  Such a process
+// would load it at its first sample.
 __attribute__((constructor)) void warm_up_unwinder() {
-  if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  core::process_init();  // the environment (a no-op once read)
+  constexpr std::uint64_t kSamplingOff = std::uint64_t{1} << 40;
+  if (core::g_options.stats_mode == core::StatsMode::kOff ||
+      core::g_options.sample_bytes >= kSamplingOff)
+    return;
   tl_sampling = true;
   void* frames[2];
   backtrace(frames, 2);

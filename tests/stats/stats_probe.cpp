@@ -140,9 +140,11 @@ void CheckEntryPoints() {
   ::operator delete(b[11], std::align_val_t(512));
   bop_stats_get(&s2);
   Check(s1.allocations - s0.allocations == 12, "each allocation function counted once");
-  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable), "allocation functions: block sizes");
+  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable),
+        "allocation functions: block sizes");
   Check(s2.deallocations - s1.deallocations == 12, "each free function counted once");
-  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable), "free functions: block sizes");
+  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable),
+        "free functions: block sizes");
 }
 
 // Exact process-wide counts between two bop_stats_get calls (this program
@@ -161,11 +163,13 @@ void CheckCApi(const char* json_path, const char* text_path) {
   for (void* p : blocks) std::free(p);
   bop_stats_get(&s2);
   Check(s1.allocations - s0.allocations == 100, "100 mallocs counted");
-  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable), "malloc bytes are block sizes");
+  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable),
+        "malloc bytes are block sizes");
   Check(BlockBytes(s1.current_memory - s0.current_memory, usable), "current grows by the blocks");
   Check(s1.deallocations == s0.deallocations, "no frees yet");
   Check(s2.deallocations - s1.deallocations == 100, "100 frees counted");
-  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable), "free bytes are block sizes");
+  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable),
+        "free bytes are block sizes");
   Check(s2.current_memory == s0.current_memory, "current back where it was");
   Check(s1.peak_memory >= s1.current_memory, "peak >= current");
   Check(s1.mapped_bytes > 0 && s1.resident_bytes > 0, "mapped and resident bytes reported");
