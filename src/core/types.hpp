@@ -50,7 +50,7 @@ struct alignas(64) Page {
                             // byte: the fast path clears it when it swaps the lists)
   // Stats: the page's blocks in the leak sampler's table, exactly (low 16
   // bits: how many; high 16: the XOR of their tags, so with one it names
-  // that block; stats/leak_sampler.cpp).  0: frees skip the sampler.
+  // that block; stats/leak_sampler.hpp).  0: frees skip the sampler.
   // Written under the sampler's lock, read without it.
   std::atomic<std::uint32_t> sampled;
   std::uint32_t freed_at_ms;  // when it became free (purge clock)

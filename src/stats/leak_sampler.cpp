@@ -76,21 +76,13 @@ std::atomic<std::uint32_t>& sample_word(const void* p) {
   return seg->page_of(p)->sampled;
 }
 
-// The word's layout (Page::sampled): the count in the low half, the XOR of
-// the sampled blocks' tags in the high half.  The table holds at most
-// kTableSize / 2 samples, so the count never carries into the tags.
-constexpr std::uint32_t kCountMask = 0xFFFF;
-static_assert(kTableSize / 2 <= kCountMask);
+static_assert(kTableSize / 2 <= kSampleCountMask, "the count never carries into the tags");
+static_assert(core::kMediumPageShift - 3 <= 16, "a tag names one block of a page");
 
-// Block p's tag: its offset in the page / 8 (16 bits cover a 512 KiB page,
-// so two blocks of one page never share a tag; a huge block is alone).
+// Block p's tag (a huge block is alone in its mapping).
 std::uint32_t tag_of(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return 0;
-  static_assert(core::kMediumPageShift - 3 <= 16);
-  std::uintptr_t offset =
-      reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
-  return static_cast<std::uint32_t>(offset >> 3) << 16;
+  return seg->kind == core::SegmentKind::kHuge ? 0 : sample_tag(p, seg->page_shift);
 }
 
 // Under g_lock (the only writer), as p enters or leaves the table.  Adding
@@ -102,13 +94,9 @@ void mark(const void* p, bool sampled) {
   word.store(now, std::memory_order_relaxed);
 }
 
-// Most frees: one load, no lock.  No sample on the page, or exactly one
-// that is not p: p is not in the table.  Two or more: the table says.
+// Most frees: one load, no lock.
 bool maybe_sampled(const void* p) {
-  std::uint32_t now = sample_word(p).load(std::memory_order_relaxed);
-  std::uint32_t count = now & kCountMask;
-  if (count == 1) return (now & ~kCountMask) == tag_of(p);
-  return count != 0;
+  return may_be_sampled(sample_word(p).load(std::memory_order_relaxed), tag_of(p));
 }
 
 Sample* find(const void* p) {

@@ -212,8 +212,10 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
   if (seg->kind != core::SegmentKind::kHuge && !heap->is_sentinel) {
     core::Page* page = seg->page_of(p);
     // A page holding samples: p's own sample (if it has one) leaves the
-    // table before p can be reused; the count is any block's.
-    if (page->sampled.load(std::memory_order_relaxed) != 0) leak_sampler_on_free(p);
+    // table before p can be reused; the count is any block's.  Most such
+    // pages hold one sample, of another block: the tag test says so here.
+    std::uint32_t word = page->sampled.load(std::memory_order_relaxed);
+    if (word != 0 && may_be_sampled(word, sample_tag(p, seg->page_shift))) leak_sampler_on_free(p);
     if (record_free_in(heap->stats, page->size_class, page->block_size))
       return fold_and_free(heap->stats, p);
     if (seg->owner == heap)
