@@ -322,8 +322,8 @@ void leak_record(const void* p, std::size_t size) noexcept {
 }
 
 void leak_sampler_on_free(const void* p) noexcept {
-  // The page's tag first (one load), then the table without the lock: a page
-  // that held several samples sends all its frees here.
+  // The page's word first (one load), then the table without the lock: only
+  // frees on a page that holds two or more samples get that far.
   if (!maybe_sampled(p) || !in_table(p)) return;
   LockGuard guard(g_lock);
   if (g_table == nullptr) return;
