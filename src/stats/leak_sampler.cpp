@@ -23,29 +23,42 @@ namespace {
 constexpr int kMaxFrames = kLeakFrames;
 constexpr std::size_t kTableSize = std::size_t{1} << 16;  // live samples kept at most
 
-using Sample = LeakSample;  // in the table, `block` nullptr: empty slot; kTombstone: deleted
+using Sample = LeakSample;
 const void* const kTombstone = reinterpret_cast<const void*>(1);
 
-// The table of live samples: open addressing, mapped from the OS on first
-// use, written under g_lock.  Frees look into it without the lock (see
-// in_table): a slot's `block` is read and written atomically, written last
-// when a slot fills, and a rebuild moves the samples to the other of two
-// tables (never unmapped, so a reader that raced with it reads stale but
-// mapped memory) inside a bump of g_generation, which readers check.
-// Each table also keeps its blocks' addresses in a dense array behind the
-// samples (keys_of), which is what probes read: 8 keys per cache line
-// instead of one 216-byte sample per slot.
+// The table of live samples: open addressing over the blocks' addresses,
+// mapped from the OS on first use, written under g_lock.  Frees look into
+// it without the lock (see in_table): a slot's key is read and written
+// atomically, written last when a slot fills, and a rebuild moves the
+// entries to the other of two tables (never unmapped, so a reader that
+// raced with it reads stale but mapped memory) inside a bump of
+// g_generation, which readers check.  Probes read only the keys: 8 per
+// cache line.
+struct Table {
+  const void* keys[kTableSize];       // nullptr: empty; kTombstone: deleted; else a block
+  std::uint32_t samples[kTableSize];  // the slot's sample: an index in g_pool
+};
+// The samples themselves (216 bytes each) sit in a pool, handed out in
+// order and then reused, so the memory a process touches (and faults in)
+// follows its live samples, not the span of a hashed table: a table of
+// samples touched a fresh OS page at nearly every sample.  At most half the
+// table is ever in use (insert), so the pool has that many.
+constexpr std::uint32_t kPoolSize = kTableSize / 2;
+constexpr std::uint32_t kNoSample = UINT32_MAX;
+struct Pool {
+  Sample samples[kPoolSize];
+  std::uint32_t next_free[kPoolSize];  // the free list's links
+};
 SpinLock g_lock;
-Sample* g_table = nullptr;
-Sample* g_spare = nullptr;  // the other table, for the next rebuild
-std::atomic<Sample*> g_published{nullptr};
-constexpr std::size_t kTableBytes = kTableSize * (sizeof(Sample) + sizeof(const void*));
+Table* g_table = nullptr;
+Table* g_spare = nullptr;  // the other table, for the next rebuild
+std::atomic<Table*> g_published{nullptr};
+Pool* g_pool = nullptr;
+std::uint32_t g_pool_used = 0;  // samples handed out in order so far
+std::uint32_t g_pool_free = kNoSample;
 
-const void** keys_of(const Sample* table) {
-  return reinterpret_cast<const void**>(const_cast<Sample*>(table) + kTableSize);
-}
-Sample* map_table() {
-  return static_cast<Sample*>(os::map_aligned(kTableBytes, os::kPageSize));
+Table* map_table() {
+  return static_cast<Table*>(os::map_aligned(sizeof(Table), os::kPageSize));
 }
 std::atomic<std::uint64_t> g_generation{0};  // odd while a rebuild runs
 std::size_t g_live = 0;
@@ -55,10 +68,30 @@ const void* load_key(const void* const& key) {
   return __atomic_load_n(&key, __ATOMIC_ACQUIRE);
 }
 // Slot i of `table` holds `block` (written last: a reader that sees the key
-// sees the sample).
-void set_block(Sample* table, std::size_t i, const void* block) {
-  table[i].block = block;
-  __atomic_store_n(&keys_of(table)[i], block, __ATOMIC_RELEASE);
+// sees the slot).
+void set_key(Table* table, std::size_t i, const void* block) {
+  __atomic_store_n(&table->keys[i], block, __ATOMIC_RELEASE);
+}
+
+// A free pool entry (kNoSample: none; cannot happen while insert keeps the
+// table at most half full).
+std::uint32_t pool_take() {
+  if (g_pool_free != kNoSample) {
+    std::uint32_t i = g_pool_free;
+    g_pool_free = g_pool->next_free[i];
+    return i;
+  }
+  return g_pool_used < kPoolSize ? g_pool_used++ : kNoSample;
+}
+void pool_give(std::uint32_t i) {
+  g_pool->next_free[i] = g_pool_free;
+  g_pool_free = i;
+}
+Sample& sample_at(const Table* table, std::size_t slot) {
+  return g_pool->samples[table->samples[slot]];
+}
+bool is_live(const void* key) {
+  return key != nullptr && key != kTombstone;
 }
 
 // Per thread: a guard so the stack walk's own allocations are never sampled.
@@ -99,24 +132,24 @@ bool maybe_sampled(const void* p) {
   return may_be_sampled(sample_word(p).load(std::memory_order_relaxed), tag_of(p));
 }
 
-Sample* find(const void* p) {
-  const void** keys = keys_of(g_table);
+// Block p's slot in g_table, or kTableSize.
+std::size_t find(const void* p) {
+  const void* const* keys = g_table->keys;
   for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
-    if (keys[i] == p) return &g_table[i];
-    if (keys[i] == nullptr) return nullptr;
+    if (keys[i] == p) return i;
+    if (keys[i] == nullptr) return kTableSize;
   }
-  return nullptr;
+  return kTableSize;
 }
 
-void put(const Sample& sample) {
-  for (std::size_t i = slot_of(sample.block);; i = (i + 1) & (kTableSize - 1)) {
-    Sample& slot = g_table[i];
-    if (slot.block == nullptr || slot.block == kTombstone) {
-      if (slot.block == kTombstone) --g_tombstones;
-      slot.size = sample.size;
-      slot.depth = sample.depth;
-      std::memcpy(slot.frames, sample.frames, sizeof slot.frames);
-      set_block(g_table, i, sample.block);
+// Files block's sample (pool entry `sample`) in g_table.
+void put(const void* block, std::uint32_t sample) {
+  for (std::size_t i = slot_of(block);; i = (i + 1) & (kTableSize - 1)) {
+    const void* key = g_table->keys[i];
+    if (!is_live(key)) {
+      if (key == kTombstone) --g_tombstones;
+      g_table->samples[i] = sample;
+      set_key(g_table, i, block);
       ++g_live;
       return;
     }
@@ -130,15 +163,15 @@ void rebuild() {
     g_spare = map_table();
     if (g_spare == nullptr) return;
   } else {
-    for (std::size_t i = 0; i < kTableSize; ++i) set_block(g_spare, i, nullptr);
+    for (std::size_t i = 0; i < kTableSize; ++i) set_key(g_spare, i, nullptr);
   }
   g_generation.fetch_add(1, std::memory_order_acq_rel);  // odd: readers retry
-  Sample* old = g_table;
+  Table* old = g_table;
   g_table = g_spare;
   g_spare = old;
   g_live = g_tombstones = 0;
   for (std::size_t i = 0; i < kTableSize; ++i)
-    if (old[i].block != nullptr && old[i].block != kTombstone) put(old[i]);
+    if (is_live(old->keys[i])) put(old->keys[i], old->samples[i]);
   g_published.store(g_table, std::memory_order_release);
   g_generation.fetch_add(1, std::memory_order_release);
 }
@@ -153,9 +186,9 @@ bool in_table(const void* p) {
       __builtin_ia32_pause();
       continue;
     }
-    const Sample* table = g_published.load(std::memory_order_acquire);
+    const Table* table = g_published.load(std::memory_order_acquire);
     if (table == nullptr) return false;
-    const void* const* keys = keys_of(table);
+    const void* const* keys = table->keys;
     bool found = false;
     for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
       const void* block = load_key(keys[i]);
@@ -169,8 +202,10 @@ bool in_table(const void* p) {
   }
 }
 
-void erase(Sample* s) {
-  set_block(g_table, static_cast<std::size_t>(s - g_table), kTombstone);
+// Slot i of g_table (a live one) is deleted and its sample freed.
+void erase(std::size_t i) {
+  pool_give(g_table->samples[i]);
+  set_key(g_table, i, kTombstone);
   --g_live;
   if (++g_tombstones > kTableSize / 4) rebuild();
 }
@@ -216,12 +251,17 @@ void insert(const Sample& sample, bool fresh = true) {
   LockGuard guard(g_lock);
   if (fresh && core::g_options.profile_all) count_site(sample);
   if (g_table == nullptr) {
+    g_pool = static_cast<Pool*>(os::map_aligned(sizeof(Pool), os::kPageSize));
+    if (g_pool == nullptr) return;
     g_table = map_table();
     if (g_table == nullptr) return;
     g_published.store(g_table, std::memory_order_release);
   }
   if (g_live + g_tombstones >= kTableSize / 2) return;  // full enough: keep probing short
-  put(sample);
+  std::uint32_t entry = pool_take();
+  if (entry == kNoSample) return;
+  g_pool->samples[entry] = sample;
+  put(sample.block, entry);
   mark(sample.block, true);
 }
 
@@ -327,8 +367,8 @@ void leak_sampler_on_free(const void* p) noexcept {
   if (!maybe_sampled(p) || !in_table(p)) return;
   LockGuard guard(g_lock);
   if (g_table == nullptr) return;
-  if (Sample* s = find(p)) {
-    erase(s);
+  if (std::size_t i = find(p); i != kTableSize) {
+    erase(i);
     mark(p, false);
   }
 }
@@ -336,10 +376,10 @@ void leak_sampler_on_free(const void* p) noexcept {
 bool leak_sampler_take(const void* p, LeakSample& out) noexcept {
   if (!maybe_sampled(p)) return false;  // most blocks: one load
   LockGuard guard(g_lock);
-  Sample* s = g_table == nullptr ? nullptr : find(p);
-  if (s == nullptr) return false;
-  out = *s;
-  erase(s);
+  std::size_t i = g_table == nullptr ? kTableSize : find(p);
+  if (i == kTableSize) return false;
+  out = sample_at(g_table, i);
+  erase(i);
   mark(p, false);
   return true;
 }
@@ -377,8 +417,8 @@ class LiveRuns {
     runs_ = reinterpret_cast<Run*>(groups_ + live);
     std::size_t n = 0;
     for (std::size_t i = 0; i < kTableSize && n < live; ++i)
-      if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
-        groups_[n++] = {stack_hash(g_table[i]), &g_table[i]};
+      if (is_live(g_table->keys[i]))
+        groups_[n++] = {stack_hash(sample_at(g_table, i)), &sample_at(g_table, i)};
     // Sort by stack so equal stacks are adjacent (std::sort never allocates).
     std::sort(groups_, groups_ + n, [](const Group& a, const Group& b) { return a.hash < b.hash; });
     for (std::size_t i = 0; i < n;) {
