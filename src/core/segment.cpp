@@ -222,7 +222,8 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
 
   // A page still waiting for its purge is reused as is (no page faults) and
   // leaves the queue.
-  static_assert((std::size_t{1} << kSmallPageShift) / 16 <= 0xFFFF, "checked_clean fits 16 bits");
+  static_assert((std::size_t{1} << kSmallPageShift) / 16 <= 0xFFFF,
+                "capacity and checked_clean fit 16 bits");
   std::uint32_t clean = 0;
   if (page->in_purge_queue) {
     if constexpr (kChecked) {
@@ -240,7 +241,7 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->used = 0;
   page->reserved = 0;
   page->block_size = size;
-  page->capacity = static_cast<std::uint32_t>(page_bytes(seg) / size);
+  page->capacity = static_cast<std::uint16_t>(page_bytes(seg) / size);
   page->size_class = static_cast<std::uint8_t>(cls);
   page->in_use = true;
   page->free_is_zero = false;

@@ -34,10 +34,14 @@ struct Segment;
 struct alignas(64) Page {
   static constexpr std::int32_t kFullBit = INT32_MIN;
 
-  Block* free;               // blocks the owner allocates from next
-  Block* local_free;         // blocks the owner freed since the last swap
-  std::int32_t used;         // blocks handed out (incl. remote transit) | kFullBit
-  std::uint32_t capacity;    // blocks that fit in the page
+  Block* free;             // blocks the owner allocates from next
+  Block* local_free;       // blocks the owner freed since the last swap
+  std::int32_t used;       // blocks handed out (incl. remote transit) | kFullBit
+  std::uint16_t capacity;  // blocks that fit in the page (at most 64 KiB / 16)
+  // Checked builds: blocks from the page start still laid out free for the
+  // page's class (verified when the page was taken back before its purge),
+  // so page_extend need not clear them again.
+  std::uint16_t checked_clean;
   std::uint32_t reserved;    // blocks carved so far (the rest were never touched)
   std::uint32_t block_size;  // bytes; 0 while the page is unassigned
   std::uint8_t size_class;
@@ -48,14 +52,11 @@ struct alignas(64) Page {
   bool in_purge_queue : 1;  // free, dirty, waiting for the purge delay
   bool free_is_zero;        // every block on `free` is zero past its link word (a full
                             // byte: the fast path clears it when it swaps the lists)
-  // Stats: which block of this page is in the leak sampler's table (0 none,
-  // else its offset / 8 + 1, 0xFFFF several), so frees of other blocks skip
-  // the sampler's lock.  Written under that lock, read without it.
-  std::atomic<std::uint16_t> sampled;
-  // Checked builds: blocks from the page start still laid out free for the
-  // page's class (verified when the page was taken back before its purge),
-  // so page_extend need not clear them again.
-  std::uint16_t checked_clean;
+  // Stats: the page's blocks in the leak sampler's table, exactly (low 16
+  // bits: how many; high 16: the XOR of their tags, so with one it names
+  // that block; stats/leak_sampler.hpp).  0: frees skip the sampler.
+  // Written under the sampler's lock, read without it.
+  std::atomic<std::uint32_t> sampled;
   std::uint32_t freed_at_ms;  // when it became free (purge clock)
   std::uint32_t align_mask;   // every block start has these address bits clear (misuse.hpp)
   Page* next;                 // class queue, full list or purge queue
@@ -93,7 +94,7 @@ struct Segment {
   std::size_t block_align;   // alignment the block was laid out for
   std::uint32_t freed_at_ms;
   bool huge_freed;                          // sits in the huge cache
-  std::atomic<std::uint16_t> huge_sampled;  // stats: the block is in the leak sampler's table
+  std::atomic<std::uint32_t> huge_sampled;  // stats: as Page::sampled, for the one block
   Page pages[kMaxPagesPerSegment];
 
   char* page_start(const Page* page) const {

@@ -11,6 +11,7 @@
 
 #include "core/alloc.hpp"
 #include "core/options.hpp"
+#include "core/process.hpp"
 #include "core/purger.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
@@ -19,37 +20,45 @@
 namespace bop::stats {
 namespace {
 
-constexpr int kMaxFrames = 24;
+constexpr int kMaxFrames = kLeakFrames;
 constexpr std::size_t kTableSize = std::size_t{1} << 16;  // live samples kept at most
 
-struct Sample {
-  const void* block;  // nullptr: empty slot; kTombstone: deleted
-  std::size_t size;
-  int depth;
-  void* frames[kMaxFrames];
-};
+using Sample = LeakSample;
 const void* const kTombstone = reinterpret_cast<const void*>(1);
 
-// The table of live samples: open addressing, mapped from the OS on first
-// use, written under g_lock.  Frees look into it without the lock (see
-// in_table): a slot's `block` is read and written atomically, written last
-// when a slot fills, and a rebuild moves the samples to the other of two
-// tables (never unmapped, so a reader that raced with it reads stale but
-// mapped memory) inside a bump of g_generation, which readers check.
-// Each table also keeps its blocks' addresses in a dense array behind the
-// samples (keys_of), which is what probes read: 8 keys per cache line
-// instead of one 216-byte sample per slot.
+// The table of live samples: open addressing over the blocks' addresses,
+// mapped from the OS on first use, written under g_lock.  Frees look into
+// it without the lock (see in_table): a slot's key is read and written
+// atomically, written last when a slot fills, and a rebuild moves the
+// entries to the other of two tables (never unmapped, so a reader that
+// raced with it reads stale but mapped memory) inside a bump of
+// g_generation, which readers check.  Probes read only the keys: 8 per
+// cache line.
+struct Table {
+  const void* keys[kTableSize];       // nullptr: empty; kTombstone: deleted; else a block
+  std::uint32_t samples[kTableSize];  // the slot's sample: an index in g_pool
+};
+// The samples themselves (216 bytes each) sit in a pool, handed out in
+// order and then reused, so the memory a process touches (and faults in)
+// follows its live samples, not the span of a hashed table: a table of
+// samples touched a fresh OS page at nearly every sample.  At most half the
+// table is ever in use (insert), so the pool has that many.
+constexpr std::uint32_t kPoolSize = kTableSize / 2;
+constexpr std::uint32_t kNoSample = UINT32_MAX;
+struct Pool {
+  Sample samples[kPoolSize];
+  std::uint32_t next_free[kPoolSize];  // the free list's links
+};
 SpinLock g_lock;
-Sample* g_table = nullptr;
-Sample* g_spare = nullptr;  // the other table, for the next rebuild
-std::atomic<Sample*> g_published{nullptr};
-constexpr std::size_t kTableBytes = kTableSize * (sizeof(Sample) + sizeof(const void*));
+Table* g_table = nullptr;
+Table* g_spare = nullptr;  // the other table, for the next rebuild
+std::atomic<Table*> g_published{nullptr};
+Pool* g_pool = nullptr;
+std::uint32_t g_pool_used = 0;  // samples handed out in order so far
+std::uint32_t g_pool_free = kNoSample;
 
-const void** keys_of(const Sample* table) {
-  return reinterpret_cast<const void**>(const_cast<Sample*>(table) + kTableSize);
-}
-Sample* map_table() {
-  return static_cast<Sample*>(os::map_aligned(kTableBytes, os::kPageSize));
+Table* map_table() {
+  return static_cast<Table*>(os::map_aligned(sizeof(Table), os::kPageSize));
 }
 std::atomic<std::uint64_t> g_generation{0};  // odd while a rebuild runs
 std::size_t g_live = 0;
@@ -59,10 +68,30 @@ const void* load_key(const void* const& key) {
   return __atomic_load_n(&key, __ATOMIC_ACQUIRE);
 }
 // Slot i of `table` holds `block` (written last: a reader that sees the key
-// sees the sample).
-void set_block(Sample* table, std::size_t i, const void* block) {
-  table[i].block = block;
-  __atomic_store_n(&keys_of(table)[i], block, __ATOMIC_RELEASE);
+// sees the slot).
+void set_key(Table* table, std::size_t i, const void* block) {
+  __atomic_store_n(&table->keys[i], block, __ATOMIC_RELEASE);
+}
+
+// A free pool entry (kNoSample: none; cannot happen while insert keeps the
+// table at most half full).
+std::uint32_t pool_take() {
+  if (g_pool_free != kNoSample) {
+    std::uint32_t i = g_pool_free;
+    g_pool_free = g_pool->next_free[i];
+    return i;
+  }
+  return g_pool_used < kPoolSize ? g_pool_used++ : kNoSample;
+}
+void pool_give(std::uint32_t i) {
+  g_pool->next_free[i] = g_pool_free;
+  g_pool_free = i;
+}
+Sample& sample_at(const Table* table, std::size_t slot) {
+  return g_pool->samples[table->samples[slot]];
+}
+bool is_live(const void* key) {
+  return key != nullptr && key != kTombstone;
 }
 
 // Per thread: a guard so the stack walk's own allocations are never sampled.
@@ -74,58 +103,53 @@ std::size_t slot_of(const void* p) {
   return static_cast<std::size_t>(h >> 48) & (kTableSize - 1);
 }
 
-std::atomic<std::uint16_t>& sample_count(const void* p) {
+std::atomic<std::uint32_t>& sample_word(const void* p) {
   core::Segment* seg = core::segment_of(p);
   if (seg->kind == core::SegmentKind::kHuge) return seg->huge_sampled;
   return seg->page_of(p)->sampled;
 }
 
-constexpr std::uint16_t kSeveral = UINT16_MAX;
+static_assert(kTableSize / 2 <= kSampleCountMask, "the count never carries into the tags");
+static_assert(core::kMediumPageShift - 3 <= 16, "a tag names one block of a page");
 
-// The page's tag for block p: its offset in the (at most 512 KiB) page / 8 + 1.
-std::uint16_t tag_of(const void* p) {
+// Block p's tag (a huge block is alone in its mapping).
+std::uint32_t tag_of(const void* p) {
   core::Segment* seg = core::segment_of(p);
-  if (seg->kind == core::SegmentKind::kHuge) return 1;
-  std::uintptr_t offset =
-      reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << seg->page_shift) - 1);
-  return static_cast<std::uint16_t>((offset >> 3) + 1);
+  return seg->kind == core::SegmentKind::kHuge ? 0 : sample_tag(p, seg->page_shift);
 }
 
-// Under g_lock (the only writer).  A page that held two samples at once stays
-// "several" (every free there looks in the table) until the page is reused.
+// Under g_lock (the only writer), as p enters or leaves the table.  Adding
+// or removing a tag is the same XOR, so the word stays exact either way.
 void mark(const void* p, bool sampled) {
-  std::atomic<std::uint16_t>& slot = sample_count(p);
-  std::uint16_t now = slot.load(std::memory_order_relaxed), tag = tag_of(p);
-  if (sampled)
-    slot.store(now == 0 ? tag : kSeveral, std::memory_order_relaxed);
-  else if (now == tag)
-    slot.store(0, std::memory_order_relaxed);
+  std::atomic<std::uint32_t>& word = sample_word(p);
+  std::uint32_t now = word.load(std::memory_order_relaxed);
+  now = (sampled ? now + 1 : now - 1) ^ tag_of(p);
+  word.store(now, std::memory_order_relaxed);
 }
 
 // Most frees: one load, no lock.
 bool maybe_sampled(const void* p) {
-  std::uint16_t now = sample_count(p).load(std::memory_order_relaxed);
-  return now != 0 && (now == kSeveral || now == tag_of(p));
+  return may_be_sampled(sample_word(p).load(std::memory_order_relaxed), tag_of(p));
 }
 
-Sample* find(const void* p) {
-  const void** keys = keys_of(g_table);
+// Block p's slot in g_table, or kTableSize.
+std::size_t find(const void* p) {
+  const void* const* keys = g_table->keys;
   for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
-    if (keys[i] == p) return &g_table[i];
-    if (keys[i] == nullptr) return nullptr;
+    if (keys[i] == p) return i;
+    if (keys[i] == nullptr) return kTableSize;
   }
-  return nullptr;
+  return kTableSize;
 }
 
-void put(const Sample& sample) {
-  for (std::size_t i = slot_of(sample.block);; i = (i + 1) & (kTableSize - 1)) {
-    Sample& slot = g_table[i];
-    if (slot.block == nullptr || slot.block == kTombstone) {
-      if (slot.block == kTombstone) --g_tombstones;
-      slot.size = sample.size;
-      slot.depth = sample.depth;
-      std::memcpy(slot.frames, sample.frames, sizeof slot.frames);
-      set_block(g_table, i, sample.block);
+// Files block's sample (pool entry `sample`) in g_table.
+void put(const void* block, std::uint32_t sample) {
+  for (std::size_t i = slot_of(block);; i = (i + 1) & (kTableSize - 1)) {
+    const void* key = g_table->keys[i];
+    if (!is_live(key)) {
+      if (key == kTombstone) --g_tombstones;
+      g_table->samples[i] = sample;
+      set_key(g_table, i, block);
       ++g_live;
       return;
     }
@@ -139,15 +163,15 @@ void rebuild() {
     g_spare = map_table();
     if (g_spare == nullptr) return;
   } else {
-    for (std::size_t i = 0; i < kTableSize; ++i) set_block(g_spare, i, nullptr);
+    for (std::size_t i = 0; i < kTableSize; ++i) set_key(g_spare, i, nullptr);
   }
   g_generation.fetch_add(1, std::memory_order_acq_rel);  // odd: readers retry
-  Sample* old = g_table;
+  Table* old = g_table;
   g_table = g_spare;
   g_spare = old;
   g_live = g_tombstones = 0;
   for (std::size_t i = 0; i < kTableSize; ++i)
-    if (old[i].block != nullptr && old[i].block != kTombstone) put(old[i]);
+    if (is_live(old->keys[i])) put(old->keys[i], old->samples[i]);
   g_published.store(g_table, std::memory_order_release);
   g_generation.fetch_add(1, std::memory_order_release);
 }
@@ -162,9 +186,9 @@ bool in_table(const void* p) {
       __builtin_ia32_pause();
       continue;
     }
-    const Sample* table = g_published.load(std::memory_order_acquire);
+    const Table* table = g_published.load(std::memory_order_acquire);
     if (table == nullptr) return false;
-    const void* const* keys = keys_of(table);
+    const void* const* keys = table->keys;
     bool found = false;
     for (std::size_t i = slot_of(p), n = 0; n < kTableSize; i = (i + 1) & (kTableSize - 1), ++n) {
       const void* block = load_key(keys[i]);
@@ -178,8 +202,10 @@ bool in_table(const void* p) {
   }
 }
 
-void erase(Sample* s) {
-  set_block(g_table, static_cast<std::size_t>(s - g_table), kTombstone);
+// Slot i of g_table (a live one) is deleted and its sample freed.
+void erase(std::size_t i) {
+  pool_give(g_table->samples[i]);
+  set_key(g_table, i, kTombstone);
   --g_live;
   if (++g_tombstones > kTableSize / 4) rebuild();
 }
@@ -225,12 +251,17 @@ void insert(const Sample& sample, bool fresh = true) {
   LockGuard guard(g_lock);
   if (fresh && core::g_options.profile_all) count_site(sample);
   if (g_table == nullptr) {
+    g_pool = static_cast<Pool*>(os::map_aligned(sizeof(Pool), os::kPageSize));
+    if (g_pool == nullptr) return;
     g_table = map_table();
     if (g_table == nullptr) return;
     g_published.store(g_table, std::memory_order_release);
   }
   if (g_live + g_tombstones >= kTableSize / 2) return;  // full enough: keep probing short
-  put(sample);
+  std::uint32_t entry = pool_take();
+  if (entry == kNoSample) return;
+  g_pool->samples[entry] = sample;
+  put(sample.block, entry);
   mark(sample.block, true);
 }
 
@@ -291,9 +322,17 @@ bool same_stack(const Sample& a, const Sample& b) {
 }
 
 // Warm the unwinder up at start-up (glibc loads it on first use, which
-// allocates); the guard keeps that allocation from being sampled.
+// allocates, and loading a library from inside any malloc is not safe);
+// the guard keeps that allocation from being sampled.  Not when sampling is
+// off in practice (a sample per TiB or rarer: the bench's "counters only"):
+// the load costs as much as a small program's whole run.  Such a process
+// would load it at its first sample.
 __attribute__((constructor)) void warm_up_unwinder() {
-  if (core::g_options.stats_mode == core::StatsMode::kOff) return;
+  core::process_init();  // the environment (a no-op once read)
+  constexpr std::uint64_t kSamplingOff = std::uint64_t{1} << 40;
+  if (core::g_options.stats_mode == core::StatsMode::kOff ||
+      core::g_options.sample_bytes >= kSamplingOff)
+    return;
   tl_sampling = true;
   void* frames[2];
   backtrace(frames, 2);
@@ -323,29 +362,32 @@ void leak_record(const void* p, std::size_t size) noexcept {
 }
 
 void leak_sampler_on_free(const void* p) noexcept {
-  // The page's tag first (one load), then the table without the lock: a page
-  // that held several samples sends all its frees here.
+  // The page's word first (one load), then the table without the lock: only
+  // frees on a page that holds two or more samples get that far.
   if (!maybe_sampled(p) || !in_table(p)) return;
   LockGuard guard(g_lock);
   if (g_table == nullptr) return;
-  if (Sample* s = find(p)) {
-    erase(s);
+  if (std::size_t i = find(p); i != kTableSize) {
+    erase(i);
     mark(p, false);
   }
 }
 
-void leak_sampler_on_move(const void* from, const void* to) noexcept {
-  Sample moved;
-  {
-    LockGuard guard(g_lock);
-    Sample* s = g_table == nullptr ? nullptr : find(from);
-    if (s == nullptr) return;
-    moved = *s;
-    erase(s);
-  }
-  moved.block = to;
-  moved.size = core::usable_size(to);
-  insert(moved, /*fresh=*/false);
+bool leak_sampler_take(const void* p, LeakSample& out) noexcept {
+  if (!maybe_sampled(p)) return false;  // most blocks: one load
+  LockGuard guard(g_lock);
+  std::size_t i = g_table == nullptr ? kTableSize : find(p);
+  if (i == kTableSize) return false;
+  out = sample_at(g_table, i);
+  erase(i);
+  mark(p, false);
+  return true;
+}
+
+void leak_sampler_put_back(LeakSample& sample, const void* block) noexcept {
+  sample.block = block;
+  sample.size = core::usable_size(block);
+  insert(sample, /*fresh=*/false);
 }
 
 namespace {
@@ -375,8 +417,8 @@ class LiveRuns {
     runs_ = reinterpret_cast<Run*>(groups_ + live);
     std::size_t n = 0;
     for (std::size_t i = 0; i < kTableSize && n < live; ++i)
-      if (g_table[i].block != nullptr && g_table[i].block != kTombstone)
-        groups_[n++] = {stack_hash(g_table[i]), &g_table[i]};
+      if (is_live(g_table->keys[i]))
+        groups_[n++] = {stack_hash(sample_at(g_table, i)), &sample_at(g_table, i)};
     // Sort by stack so equal stacks are adjacent (std::sort never allocates).
     std::sort(groups_, groups_ + n, [](const Group& a, const Group& b) { return a.hash < b.hash; });
     for (std::size_t i = 0; i < n;) {

@@ -19,8 +19,42 @@ std::int64_t leak_next_gap(std::uint64_t& rng) noexcept;
 // calling thread is already walking its stack or starting the purger.
 void leak_record(const void* p, std::size_t size) noexcept;
 void leak_sampler_on_free(const void* p) noexcept;
-// realloc moved a block: its sample (if any) follows it.
-void leak_sampler_on_move(const void* from, const void* to) noexcept;
+
+// core::Page::sampled (and Segment::huge_sampled): how many of the page's
+// blocks are in the sampler's table (low 16 bits; the table holds fewer) and
+// the XOR of their tags (high 16 bits), so with one sample it names the
+// block.  Written under the sampler's lock, read without it.
+inline constexpr std::uint32_t kSampleCountMask = 0xFFFF;
+
+// A block's tag: its offset in its page / 8 (16 bits cover a 512 KiB page,
+// so two blocks of one page never share one).
+inline std::uint32_t sample_tag(const void* p, unsigned page_shift) {
+  std::uintptr_t offset =
+      reinterpret_cast<std::uintptr_t>(p) & ((std::uintptr_t{1} << page_shift) - 1);
+  return static_cast<std::uint32_t>(offset >> 3) << 16;
+}
+
+// Can block p (tag `tag`) be in the table, given its page's word?  No
+// sample on the page, or one that is another block: no.  Two or more: the
+// table says.
+inline bool may_be_sampled(std::uint32_t word, std::uint32_t tag) {
+  std::uint32_t count = word & kSampleCountMask;
+  if (count == 1) return (word & ~kSampleCountMask) == tag;
+  return count != 0;
+}
+
+inline constexpr int kLeakFrames = 24;
+struct LeakSample {
+  const void* block;
+  std::size_t size;
+  int depth;
+  void* frames[kLeakFrames];
+};
+// realloc: the sample of block p (if any) leaves the table into `out`
+// before realloc may free p (so p's page is still p's to unmark), then
+// comes back for the block realloc returned (p if it failed or stayed).
+bool leak_sampler_take(const void* p, LeakSample& out) noexcept;
+void leak_sampler_put_back(LeakSample& sample, const void* block) noexcept;
 
 // Live samples grouped by allocating stack, biggest first (text or a JSON array).
 void write_leaks(TextWriter& w, bool json) noexcept;

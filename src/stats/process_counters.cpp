@@ -211,16 +211,21 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
   // A real heap: its thread read the environment (see counted_free_block).
   if (seg->kind != core::SegmentKind::kHuge && !heap->is_sentinel) {
     core::Page* page = seg->page_of(p);
-    if (page->sampled.load(std::memory_order_relaxed) == 0) {
-      if (record_free_in(heap->stats, page->size_class, page->block_size))
-        return fold_and_free(heap->stats, p);
-      return core::free_slow(heap, seg, p);  // another heap's block: handed back
-    }
+    // A page holding samples: p's own sample (if it has one) leaves the
+    // table before p can be reused; the count is any block's.  Most such
+    // pages hold one sample, of another block: the tag test says so here.
+    std::uint32_t word = page->sampled.load(std::memory_order_relaxed);
+    if (word != 0 && may_be_sampled(word, sample_tag(p, seg->page_shift))) leak_sampler_on_free(p);
+    if (record_free_in(heap->stats, page->size_class, page->block_size))
+      return fold_and_free(heap->stats, p);
+    if (seg->owner == heap)
+      return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
+    return core::free_slow(heap, seg, p);  // another heap's block: handed back
   }
   counted_free_slow(p);
 }
 
-void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept {
+void record_resize(std::size_t old_usable, const void* p) noexcept {
   std::size_t usable = core::usable_size(p);
   if (usable != old_usable) {
     ShardAccess access;
@@ -237,7 +242,6 @@ void record_resize(const void* old_block, std::size_t old_usable, const void* p)
     // the growth left before a fold.
     if (delta > 0) s.countdown -= delta, s.countdown_set -= delta;
   }
-  if (p != old_block) leak_sampler_on_move(old_block, p);
 }
 
 void counters_fork(ForkPhase phase) noexcept {

@@ -25,6 +25,7 @@
 #include "core/alloc.hpp"
 #include "core/options.hpp"
 #include "core/process.hpp"
+#include "stats/leak_sampler.hpp"
 #include "stats/peak.hpp"
 #include "stats/process_shard.hpp"
 #include "stats/seqlock.hpp"
@@ -46,10 +47,10 @@ inline peak::Totals process_totals() noexcept {
 [[gnu::noinline]] void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept;
 [[gnu::noinline]] void* record_alloc_slow(void* p) noexcept;
 [[gnu::noinline]] void counted_free_slow(void* p) noexcept;  // counts and frees
-// Counts and frees p, not a block of `heap` without a leak sample.
+// Counts and frees p: another heap's block, or one that may be a leak sample.
 [[gnu::noinline]] void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept;
 [[gnu::noinline]] void fold_and_free(ProcessShard& s, void* p) noexcept;
-void record_resize(const void* old_block, std::size_t old_usable, const void* p) noexcept;
+void record_resize(std::size_t old_usable, const void* p) noexcept;
 
 // A block of class `cls` (usable bytes `usable`) was handed out from shard
 // s; returns p.  A new high-water mark (every allocation while a thread's
@@ -130,8 +131,8 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
 // Counts and frees block p: the core's free fast path with the count
 // inside it.  Fast case: a block of the calling thread's own heap (so a
 // real heap, whose thread read the environment, and a small or medium block:
-// huge blocks and the sentinel own no segment) on a page holding no leak
-// sample.  A free of another heap's block is counted in the calling thread's
+// huge blocks and the sentinel own no segment) that is not a leak sample
+// (page->sampled says so without the sampler's table for most blocks).  A free of another heap's block is counted in the calling thread's
 // shard, then handed back by the core as usual: a block's page keeps its
 // class and size while the block is live.
 inline void counted_free_block(void* p) noexcept {
@@ -146,7 +147,10 @@ inline void counted_free_block(void* p) noexcept {
   }
   if (seg->owner == heap) [[likely]] {
     core::Page* page = seg->page_of(p);
-    if (page->sampled.load(std::memory_order_relaxed) == 0) [[likely]] {
+    // Most pages hold no leak sample (one test); most of the others hold
+    // one, of another block (the tag test, off the common path).
+    std::uint32_t sampled = page->sampled.load(std::memory_order_relaxed);
+    if (sampled == 0 || !may_be_sampled(sampled, sample_tag(p, seg->page_shift))) [[likely]] {
       if (record_free_in(heap->stats, page->size_class, page->block_size)) [[unlikely]]
         return fold_and_free(heap->stats, p);
       return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);

@@ -137,14 +137,30 @@ void counted_free(void* p) noexcept {
   return counted_free_block(p);
 }
 
+namespace {
+
+// Does block p's page (or huge mapping) hold any leak sample?  One load:
+// most reallocs need no more of the sampler.
+bool page_holds_samples(const void* p) {
+  core::Segment* seg = core::segment_of(p);
+  const std::atomic<std::uint32_t>& word =
+      seg->kind == core::SegmentKind::kHuge ? seg->huge_sampled : seg->page_of(p)->sampled;
+  return word.load(std::memory_order_relaxed) != 0;
+}
+
+}  // namespace
+
 void* counted_resize(void* p, std::size_t size, std::size_t alignment) noexcept {
   if (p == nullptr)
     return alignment == 0 ? counted_alloc<false>(size)
                           : counted_alloc_aligned<false>(alignment, size);
   if (!counting()) return core::reallocate(p, size, alignment);
   std::size_t old_usable = core::usable_size(p);
+  LeakSample sample;
+  bool sampled = page_holds_samples(p) && leak_sampler_take(p, sample);
   void* q = core::reallocate(p, size, alignment);
-  if (q != nullptr) record_resize(p, old_usable, q);
+  if (q != nullptr) record_resize(old_usable, q);
+  if (sampled) leak_sampler_put_back(sample, q != nullptr ? q : p);
   return q;
 }
 

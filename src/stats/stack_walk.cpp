@@ -12,7 +12,13 @@
 #include <link.h>
 #include <pthread.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdint>
+
+extern "C" void* __libc_stack_end;  // glibc (ld.so): the stack pointer at process entry
 
 namespace bop::stats {
 namespace {
@@ -26,8 +32,21 @@ constexpr int kMinFramePointerFrames = 5;
 constinit thread_local std::uintptr_t tl_stack_lo __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local std::uintptr_t tl_stack_hi __attribute__((tls_model("initial-exec"))) = 0;
 
+// The main thread's stack: pthread_getattr_np would read /proc/self/maps
+// (about as many instructions as a small program's whole run).  Its frames
+// all lie below __libc_stack_end (the stack pointer at process entry) and
+// above that less the stack limit.  False: not the main thread, or no limit.
+bool main_stack_bounds(std::uintptr_t& lo, std::uintptr_t& hi) {
+  if (getpid() != static_cast<pid_t>(syscall(SYS_gettid))) return false;
+  rlimit limit;
+  if (getrlimit(RLIMIT_STACK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
+  hi = reinterpret_cast<std::uintptr_t>(__libc_stack_end);
+  lo = hi > limit.rlim_cur ? hi - limit.rlim_cur : 0;
+  return hi != 0;
+}
+
 bool stack_bounds(std::uintptr_t& lo, std::uintptr_t& hi) {
-  if (tl_stack_hi == 0) {
+  if (tl_stack_hi == 0 && !main_stack_bounds(tl_stack_lo, tl_stack_hi)) {
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
     void* base = nullptr;

@@ -9,6 +9,8 @@
 //   probe noleak         free_again_from_known_function() frees all it takes
 //   probe capi OUT.json OUT.txt   checks bop_stats_* itself (stats_probe only)
 //   probe off            prints bop_stats_enabled() and the counters
+//   probe pages KEEP     with every block sampled: pages that hold many
+//                        samples, freed down to KEEP live ones (see PageSamples)
 //   probe grow           holds 20 x 100 KiB more every 10 ms (0.2 s), frees it
 //                        all, then leaks as `leak` does (for the timeline and
 //                        the HTML report)
@@ -138,9 +140,11 @@ void CheckEntryPoints() {
   ::operator delete(b[11], std::align_val_t(512));
   bop_stats_get(&s2);
   Check(s1.allocations - s0.allocations == 12, "each allocation function counted once");
-  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable), "allocation functions: block sizes");
+  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable),
+        "allocation functions: block sizes");
   Check(s2.deallocations - s1.deallocations == 12, "each free function counted once");
-  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable), "free functions: block sizes");
+  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable),
+        "free functions: block sizes");
 }
 
 // Exact process-wide counts between two bop_stats_get calls (this program
@@ -159,11 +163,13 @@ void CheckCApi(const char* json_path, const char* text_path) {
   for (void* p : blocks) std::free(p);
   bop_stats_get(&s2);
   Check(s1.allocations - s0.allocations == 100, "100 mallocs counted");
-  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable), "malloc bytes are block sizes");
+  Check(BlockBytes(s1.bytes_allocated - s0.bytes_allocated, usable),
+        "malloc bytes are block sizes");
   Check(BlockBytes(s1.current_memory - s0.current_memory, usable), "current grows by the blocks");
   Check(s1.deallocations == s0.deallocations, "no frees yet");
   Check(s2.deallocations - s1.deallocations == 100, "100 frees counted");
-  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable), "free bytes are block sizes");
+  Check(BlockBytes(s2.bytes_deallocated - s1.bytes_deallocated, usable),
+        "free bytes are block sizes");
   Check(s2.current_memory == s0.current_memory, "current back where it was");
   Check(s1.peak_memory >= s1.current_memory, "peak >= current");
   Check(s1.mapped_bytes > 0 && s1.resident_bytes > 0, "mapped and resident bytes reported");
@@ -233,6 +239,44 @@ struct EarlyBlocks {
   }
 } g_early;
 
+// The leak sampler keeps an exact count of each page's samples (and which
+// block when there is one), and frees on a page without one skip its table.
+// Run with BOP_SAMPLE_BYTES=16 (every allocation is sampled):
+// keep_samples_on_pages fills 4 pages of 256-byte blocks, all but 16 of them
+// (4 per page) are freed, one of those moves by realloc, the freed slots are
+// refilled and freed again by refill_and_free_on_pages, then the kept blocks
+// are freed down to `keep`.  The report must show exactly `keep` live
+// samples from keep_samples_on_pages and none from refill_and_free_on_pages:
+// a count that went wrong would skip the table for a sampled block's free.
+constexpr int kPageBlocks = 1024;
+constexpr std::size_t kPageBlockSize = 256;
+void* g_page_blocks[kPageBlocks];
+
+extern "C" __attribute__((noinline)) void keep_samples_on_pages() {
+  for (void*& p : g_page_blocks) g_sink = p = std::malloc(kPageBlockSize);
+}
+
+extern "C" __attribute__((noinline)) void refill_and_free_on_pages() {
+  static void* blocks[kPageBlocks];
+  for (void*& p : blocks) g_sink = p = std::malloc(kPageBlockSize);
+  for (void* p : blocks) std::free(p);
+}
+
+void PageSamples(int keep) {
+  keep_samples_on_pages();
+  void* kept[kPageBlocks / 64];  // 2 of every 128
+  int n = 0;
+  for (int i = 0; i < kPageBlocks; ++i) {
+    if (i % 128 == 5 || i % 128 == 77)
+      kept[n++] = g_page_blocks[i];
+    else
+      std::free(g_page_blocks[i]);
+  }
+  kept[0] = std::realloc(kept[0], 3000);  // its sample moves to another page
+  refill_and_free_on_pages();
+  for (int i = keep; i < n; ++i) std::free(kept[i]);
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   void* probe = std::malloc(kSize);
@@ -246,6 +290,8 @@ int main(int argc, char** argv) {
     leak_from_known_function();
   } else if (std::strcmp(mode, "noleak") == 0) {
     free_again_from_known_function();
+  } else if (std::strcmp(mode, "pages") == 0 && argc == 3) {
+    PageSamples(std::atoi(argv[2]));
   } else if (std::strcmp(mode, "grow") == 0) {
     Grow(leak_from_known_function);
 #if STATS_PROBE_LINKED

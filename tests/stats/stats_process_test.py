@@ -223,6 +223,23 @@ class ReportTest(ReportMixin, unittest.TestCase):
         stats = json_report(result.stderr)
         self.assertIn("leak_from_known_function", first_frames(stats))
 
+    def test_page_sample_counts(self):
+        # Every block sampled: pages that held many samples, freed down to
+        # `keep` (stats_probe.cpp, PageSamples).  Exactly the live ones are
+        # reported, however many samples their pages held before.
+        for keep in (0, 1, 3):
+            result = run([self.probe(), "pages", str(keep)], stats="json",
+                         extra_env={"BOP_SAMPLE_BYTES": "16"})
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            stats = json_report(result.stderr)
+            live = {}
+            for stack in stats["leaks"]["stacks"]:
+                if stack["frames"]:
+                    name = stack["frames"][0]["function"]
+                    live[name] = live.get(name, 0) + stack["samples"]
+            self.assertEqual(live.get("keep_samples_on_pages", 0), keep, (keep, live))
+            self.assertNotIn("refill_and_free_on_pages", live)
+
     def test_stats_off(self):
         for stats_mode in (None, "0"):
             result = run([self.probe(), "off"], stats=stats_mode)
