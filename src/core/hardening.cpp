@@ -315,6 +315,11 @@ void checked_prepare_reused_blocks(char* start, std::size_t count,
   }
 }
 
+void checked_fork(ForkPhase phase) noexcept {
+  g_zero_lock.on_fork(phase);
+  g_ring_lock.on_fork(phase);
+}
+
 void checked_note_huge_unmapped(const void* block) noexcept {
   LockGuard guard(g_ring_lock);
   g_unmapped[g_unmapped_next] = block;

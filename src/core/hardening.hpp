@@ -23,6 +23,8 @@
 
 #include <cstddef>
 
+#include "platform/spin_lock.hpp"
+
 namespace bop::core {
 
 #if BOP_CHECKED
@@ -61,5 +63,9 @@ void checked_prepare_reused_blocks(char* start, std::size_t count, std::size_t b
 // huge.cpp: a huge block's mapping was unmapped (a second free of it is
 // then named a double free, not a foreign pointer).
 void checked_note_huge_unmapped(const void* block) noexcept;
+
+// process.cpp's fork handlers (checked builds): the zero-size region's and
+// the unmapped ring's locks, leaves that nest inside every other lock.
+void checked_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::core

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "core/hardening.hpp"
 #include "core/heap.hpp"
 #include "core/huge.hpp"
 #include "core/options.hpp"
@@ -31,17 +32,19 @@ thread_local bool tl_initializing __attribute__((tls_model("initial-exec"))) = f
 
 void (*g_fork_hook)(ForkPhase) noexcept = nullptr;
 
-// Locks are taken in one order (the layer above's, purger round, heap pool,
-// segment cache, huge cache) so the child of fork() finds none of them held
-// mid-update.
+// Locks are taken in one order (the layer above's, purger round, heap pool
+// and every heap's page lock, segment cache, huge cache, the checked build's
+// leaves) so the child of fork() finds none of them held mid-update.
 void fork_prepare() {
   if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kPrepare);
   purger_fork_prepare();
   heap_fork_prepare();
   segment_fork_prepare();
   huge_fork_prepare();
+  if constexpr (kChecked) checked_fork(ForkPhase::kPrepare);
 }
 void fork_parent() {
+  if constexpr (kChecked) checked_fork(ForkPhase::kParent);
   huge_fork_parent();
   segment_fork_parent();
   heap_fork_parent();
@@ -49,6 +52,7 @@ void fork_parent() {
   if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kParent);
 }
 void fork_child() {
+  if constexpr (kChecked) checked_fork(ForkPhase::kChild);
   huge_fork_child();
   segment_fork_child();
   heap_fork_child();
