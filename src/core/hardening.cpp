@@ -195,7 +195,7 @@ bool free_layout_intact(const char* b, std::size_t block_size) noexcept {
   std::size_t zeroed = min_size(block_size, kZeroCap);
   // Classes and kZeroCap are multiples of 16: two words a step.
   for (std::size_t j = skip; j < zeroed; j += 16)
-    any |= checked::load8(b + j) | checked::load8(b + j + 8);
+    any |= checked::load_word<std::uint64_t>(b + j) | checked::load_word<std::uint64_t>(b + j + 8);
   if (block_size > kZeroCap) any |= stored_size(b, block_size);
   return any == 0;
 }

@@ -64,8 +64,8 @@ void checked_prepare_reused_blocks(char* start, std::size_t count, std::size_t b
 // then named a double free, not a foreign pointer).
 void checked_note_huge_unmapped(const void* block) noexcept;
 
-// process.cpp's fork handlers (checked builds): the zero-size region's and
-// the unmapped ring's locks, leaves that nest inside every other lock.
+// process.cpp's fork handlers: the zero-size region's and the unmapped
+// ring's locks (used by checked builds), leaves inside every other lock.
 void checked_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::core

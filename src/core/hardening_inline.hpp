@@ -48,21 +48,16 @@ static_assert(kDirectMax <= kZeroCap);
 inline constexpr std::uint64_t kPatternWord = 0xCBCBCBCBCBCBCBCBull;
 inline constexpr std::uint64_t kHeadWord = kPatternWord << 8;  // byte 0 is zero
 
-inline std::uint64_t load8(const void* p) noexcept {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
+// Unaligned word access (one mov each once inlined).
+template <class Word>
+inline Word load_word(const void* p) noexcept {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
   return w;
 }
-inline void store8(void* p, std::uint64_t w) noexcept {
-  std::memcpy(p, &w, 8);
-}
-inline std::uint32_t load4(const void* p) noexcept {
-  std::uint32_t w;
-  std::memcpy(&w, p, 4);
-  return w;
-}
-inline void store4(void* p, std::uint32_t w) noexcept {
-  std::memcpy(p, &w, 4);
+template <class Word>
+inline void store_word(void* p, Word w) noexcept {
+  std::memcpy(p, &w, sizeof w);
 }
 
 inline std::size_t min_size(std::size_t a, std::size_t b) noexcept {
@@ -87,15 +82,16 @@ inline std::uint64_t canary_end_word(std::size_t len) noexcept {
 }
 
 inline void write_canary_at(char* c, std::size_t len) noexcept {
-  store8(c + len - 8, kPatternWord);
-  store8(c + canary_mid(len), kPatternWord);
-  store8(c, kHeadWord);  // last: a pattern word may have covered byte c
+  store_word<std::uint64_t>(c + len - 8, kPatternWord);
+  store_word<std::uint64_t>(c + canary_mid(len), kPatternWord);
+  store_word<std::uint64_t>(c, kHeadWord);  // last: a pattern word may have covered byte c
 }
 
 inline bool canary_intact_at(const char* c, std::size_t len) noexcept {
   std::uint64_t end = canary_end_word(len);
-  std::uint64_t diff =
-      (load8(c) ^ kHeadWord) | (load8(c + len - 8) ^ end) | (load8(c + canary_mid(len)) ^ end);
+  std::uint64_t diff = (load_word<std::uint64_t>(c) ^ kHeadWord) |
+                       (load_word<std::uint64_t>(c + len - 8) ^ end) |
+                       (load_word<std::uint64_t>(c + canary_mid(len)) ^ end);
   return diff == 0;
 }
 
@@ -107,10 +103,10 @@ inline bool canary_intact(const char* p, std::size_t n, std::size_t end) noexcep
 }
 
 inline std::uint32_t stored_size(const char* p, std::size_t block_size) noexcept {
-  return load4(p + block_size - kTailBytes);
+  return load_word<std::uint32_t>(p + block_size - kTailBytes);
 }
 inline void set_stored_size(char* p, std::size_t block_size, std::size_t n) noexcept {
-  store4(p + block_size - kTailBytes, static_cast<std::uint32_t>(n));
+  store_word<std::uint32_t>(p + block_size - kTailBytes, static_cast<std::uint32_t>(n));
 }
 
 // ---------------------------------------------------------------------------
@@ -166,17 +162,20 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
   // Every class is a multiple of 16: below the line, blocks of 16, 32 or 48.
   std::uint64_t any = 0;
   if (block_size >= kVerifyLine) {
-    any = load8(p + 16) | load8(p + 24) | load8(p + 32) | load8(p + 40) | load8(p + 48) |
-          load8(p + 56);
+    any = load_word<std::uint64_t>(p + 16) | load_word<std::uint64_t>(p + 24) |
+          load_word<std::uint64_t>(p + 32) | load_word<std::uint64_t>(p + 40) |
+          load_word<std::uint64_t>(p + 48) | load_word<std::uint64_t>(p + 56);
   } else if (block_size >= 32) {
-    any = load8(p + 16) | load8(p + 24);
-    if (block_size == 48) any |= load8(p + 32) | load8(p + 40);
+    any = load_word<std::uint64_t>(p + 16) | load_word<std::uint64_t>(p + 24);
+    if (block_size == 48)
+      any |= load_word<std::uint64_t>(p + 32) | load_word<std::uint64_t>(p + 40);
   }
   static_assert(kVerifyLine == 64);
   // The tail's line is written now anyway; a middle word would cost a
   // cache miss per allocation.
   if (block_size > kVerifyLine)
-    any |= load8(p + min_size(block_size, kZeroCap) - 8) | stored_size(p, block_size);
+    any |= load_word<std::uint64_t>(p + min_size(block_size, kZeroCap) - 8) |
+           stored_size(p, block_size);
   return any == 0;
 }
 
@@ -185,7 +184,7 @@ inline bool still_zero(const char* p, std::size_t block_size) noexcept {
                                              std::size_t block_size) noexcept {
   if (BOP_UNLIKELY(!still_zero(p, block_size)))
     fatal("write after free (a freed block was modified before its reuse)", p);
-  store8(p, 0);  // the free-list link (the freed key is cleared by page_pop)
+  store_word<std::uint64_t>(p, 0);  // the free-list link (the freed key is cleared by page_pop)
   write_canary(p, n, block_size - kTailBytes);
   set_stored_size(p, block_size, n);
   return p;
@@ -264,7 +263,7 @@ void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) no
   // Validated and cleared: the owner's push skips free_to_page's misuse test.
   if (BOP_LIKELY(seg->owner == heap))
     return free_to_page</*kCheck=*/false>(heap, seg, reinterpret_cast<Block*>(p), page);
-  store8(p + 8, 0);
+  store_word<std::uint64_t>(p + 8, 0);
   free_slow_validated(heap, seg, p);
 }
 

@@ -431,17 +431,10 @@ void heap_collect_all() noexcept {
 // the purger's next round (which purges every heap) then spun on it forever.
 // Page locks nest inside the purger's round lock and outside the segment
 // cache's; the pool lock, held here, also keeps the heap list from growing.
-void heap_fork_prepare() noexcept {
-  g_pool_lock.lock();
-  for_each_heap<int>([](Heap* h, int) { h->page_lock.lock(); }, 0);
-}
-void heap_fork_parent() noexcept {
-  for_each_heap<int>([](Heap* h, int) { h->page_lock.unlock(); }, 0);
-  g_pool_lock.unlock();
-}
-void heap_fork_child() noexcept {
-  for_each_heap<int>([](Heap* h, int) { h->page_lock.reset(); }, 0);
-  g_pool_lock.reset();
+void heap_fork(ForkPhase phase) noexcept {
+  if (phase == ForkPhase::kPrepare) g_pool_lock.on_fork(phase);
+  for_each_heap<ForkPhase>([](Heap* h, ForkPhase ph) { h->page_lock.on_fork(ph); }, phase);
+  if (phase != ForkPhase::kPrepare) g_pool_lock.on_fork(phase);
 }
 
 }  // namespace bop::core

@@ -42,9 +42,8 @@ void heap_collect_all() noexcept;
 template <class Arg>
 void for_each_heap(void (*fn)(Heap*, Arg), Arg arg) noexcept;
 
-void heap_fork_prepare() noexcept;
-void heap_fork_parent() noexcept;
-void heap_fork_child() noexcept;
+// Fork (process.cpp orders the layers): the pool lock and every heap's page lock.
+void heap_fork(ForkPhase phase) noexcept;
 
 extern std::atomic<Heap*> g_all_heaps;
 

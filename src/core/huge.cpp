@@ -452,14 +452,8 @@ void huge_cache_trim(bool force) noexcept {
   for (unsigned i = 0; i < n; ++i) unmap_segment(victims[i]);
 }
 
-void huge_fork_prepare() noexcept {
-  g_huge_lock.lock();
-}
-void huge_fork_parent() noexcept {
-  g_huge_lock.unlock();
-}
-void huge_fork_child() noexcept {
-  g_huge_lock.reset();
+void huge_fork(ForkPhase phase) noexcept {
+  g_huge_lock.on_fork(phase);
 }
 
 }  // namespace bop::core

@@ -23,8 +23,7 @@ void* huge_realloc(Segment* seg, void* p, std::size_t size, std::size_t alignmen
 // Purges cached mappings older than the purge delay (all if force).
 void huge_cache_trim(bool force) noexcept;
 
-void huge_fork_prepare() noexcept;
-void huge_fork_parent() noexcept;
-void huge_fork_child() noexcept;
+// Fork (process.cpp orders the layers): the huge cache's lock.
+void huge_fork(ForkPhase phase) noexcept;
 
 }  // namespace bop::core

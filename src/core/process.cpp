@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 
 #include "core/hardening.hpp"
 #include "core/heap.hpp"
@@ -34,30 +35,23 @@ void (*g_fork_hook)(ForkPhase) noexcept = nullptr;
 
 // Locks are taken in one order (the layer above's, purger round, heap pool
 // and every heap's page lock, segment cache, huge cache, the checked build's
-// leaves) so the child of fork() finds none of them held mid-update.
+// leaves) so the child of fork() finds none of them held mid-update: each
+// layer's fork part in that order, prepare walking it forwards, parent and
+// child backwards.  (The checked leaves exist, unused, in default builds.)
+void hook_fork_part(ForkPhase phase) noexcept {
+  if (g_fork_hook != nullptr) g_fork_hook(phase);
+}
+constexpr void (*kForkParts[])(ForkPhase) noexcept = {hook_fork_part, purger_fork, heap_fork,
+                                                      segment_fork,   huge_fork,   checked_fork};
+
 void fork_prepare() {
-  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kPrepare);
-  purger_fork_prepare();
-  heap_fork_prepare();
-  segment_fork_prepare();
-  huge_fork_prepare();
-  if constexpr (kChecked) checked_fork(ForkPhase::kPrepare);
+  for (auto part : kForkParts) part(ForkPhase::kPrepare);
 }
 void fork_parent() {
-  if constexpr (kChecked) checked_fork(ForkPhase::kParent);
-  huge_fork_parent();
-  segment_fork_parent();
-  heap_fork_parent();
-  purger_fork_parent();
-  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kParent);
+  for (std::size_t i = std::size(kForkParts); i-- > 0;) kForkParts[i](ForkPhase::kParent);
 }
 void fork_child() {
-  if constexpr (kChecked) checked_fork(ForkPhase::kChild);
-  huge_fork_child();
-  segment_fork_child();
-  heap_fork_child();
-  purger_fork_child();
-  if (g_fork_hook != nullptr) g_fork_hook(ForkPhase::kChild);
+  for (std::size_t i = std::size(kForkParts); i-- > 0;) kForkParts[i](ForkPhase::kChild);
 }
 
 // Parses a decimal environment variable; getenv does not allocate.

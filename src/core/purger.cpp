@@ -89,15 +89,10 @@ void purger_maybe_start() noexcept {
   pthread_attr_destroy(&attr);
 }
 
-void purger_fork_prepare() noexcept {
-  g_round_lock.lock();
-}
-void purger_fork_parent() noexcept {
-  g_round_lock.unlock();
-}
-void purger_fork_child() noexcept {
-  g_round_lock.reset();
-  g_started.store(false, std::memory_order_relaxed);  // the thread did not come along
+void purger_fork(ForkPhase phase) noexcept {
+  g_round_lock.on_fork(phase);
+  if (phase == ForkPhase::kChild)
+    g_started.store(false, std::memory_order_relaxed);  // the thread did not come along
 }
 
 }  // namespace bop::core

@@ -7,15 +7,17 @@
 
 #include <cstdint>
 
+#include "platform/spin_lock.hpp"
+
 namespace bop::core {
 
 // Starts the thread once.  Called where no allocator lock is held: thread
 // creation allocates (through us).
 void purger_maybe_start() noexcept;
 
-void purger_fork_prepare() noexcept;
-void purger_fork_parent() noexcept;
-void purger_fork_child() noexcept;
+// Fork (process.cpp orders the layers): the round lock; the child restarts
+// the thread on demand.
+void purger_fork(ForkPhase phase) noexcept;
 
 extern bool g_purge_thread_enabled;
 

@@ -333,14 +333,8 @@ void segment_register(const void* segment, std::size_t size, bool live) noexcept
   }
 }
 
-void segment_fork_prepare() noexcept {
-  g_cache_lock.lock();
-}
-void segment_fork_parent() noexcept {
-  g_cache_lock.unlock();
-}
-void segment_fork_child() noexcept {
-  g_cache_lock.reset();
+void segment_fork(ForkPhase phase) noexcept {
+  g_cache_lock.on_fork(phase);
 }
 
 }  // namespace bop::core

@@ -36,10 +36,8 @@ void segment_register(const void* segment, std::size_t size, bool live) noexcept
 inline constexpr std::size_t kRegistryBits = std::size_t{1} << (47 - kSegmentShift);
 extern std::atomic<std::atomic<std::uint64_t>*> g_segment_registry;
 
-// Fork: hold/release/reset the global locks of this file.
-void segment_fork_prepare() noexcept;
-void segment_fork_parent() noexcept;
-void segment_fork_child() noexcept;
+// Fork (process.cpp orders the layers): the segment cache's lock.
+void segment_fork(ForkPhase phase) noexcept;
 
 // The purge delay in milliseconds (BOP_PURGE_DELAY_MS; 0 = purge at once).
 extern std::uint32_t g_purge_delay_ms;
