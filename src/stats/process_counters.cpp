@@ -3,11 +3,13 @@
 
 #include "platform/spin_lock.hpp"
 #include "stats/leak_sampler.hpp"
+#include "stats/peak.hpp"
 
 namespace bop::stats {
 
-// g_folded is read at every new high of a shard, written by folds only.
-alignas(64) constinit std::atomic<std::int64_t> g_folded{0};
+// Written when a shard's countdown runs out (process_counters.hpp): apart
+// from the hot lines.
+alignas(64) constinit std::atomic<std::int64_t> g_published{0};
 constinit std::atomic<std::uint64_t> g_peak{0};
 
 namespace {
@@ -30,12 +32,6 @@ void for_each_shard(Fn fn) {
   for (core::Heap* h = core::g_all_heaps.load(std::memory_order_acquire); h != nullptr;
        h = h->next_all)
     fn(h->stats);
-}
-
-std::int64_t unfolded_total() {
-  std::int64_t sum = 0;
-  for_each_shard([&sum](const ProcessShard& s) { sum += s.pending.load(kRelaxed); });
-  return sum;
 }
 
 // The calling thread's shard: its heap's, or the shared one (locked) for a
@@ -65,23 +61,34 @@ class ShardAccess {
   bool shared_ = false;
 };
 
-// The countdown (see process_shard.hpp) restarts at the nearer of the next
-// sample and the growth left before `pending` must fold.
-void rearm(ProcessShard& s) {
-  std::int64_t room = peak::kFoldBytes - s.pending.load(kRelaxed);
-  s.countdown = s.countdown_set = s.sample_left < room ? s.sample_left : room;
+// The countdowns restart: the allocating side's at the nearer of the next
+// sample and kPublishBytes (at once, for a sample already due), the freeing
+// side's at kPublishBytes.
+void arm(ProcessShard& s) {
+  s.alloc_left = s.alloc_armed = s.sample_left < kPublishBytes ? s.sample_left : kPublishBytes;
+  s.free_left = s.free_armed = kPublishBytes;
 }
 
-// The countdown ran out: the bytes since it was set count against the
-// sampler's gap.  Returns whether the allocation at hand is sampled.
-bool take_countdown(ProcessShard& s) {
-  s.sample_left -= s.countdown_set - s.countdown;
+// A countdown ran out (or realloc moved enough bytes): the bytes counted
+// down since the countdowns were armed go to the sampler's gap and, as the
+// shard's live-byte change, into g_published; g_peak follows the sum.
+// Returns whether the allocation at hand (`allocating`) is sampled; a sample
+// that falls due on a free goes to the shard's next allocation.
+bool take_countdowns(ProcessShard& s, bool allocating) {
+  std::int64_t allocated = s.alloc_armed - s.alloc_left;
+  std::int64_t change = allocated - (s.free_armed - s.free_left) + s.resized;
+  s.resized = 0;
+  if (change != 0) {
+    std::int64_t total = g_published.fetch_add(change, std::memory_order_relaxed) + change;
+    if (total > 0) peak::atomic_max(g_peak, static_cast<std::uint64_t>(total));
+  }
+  s.sample_left -= allocated;
   bool sample = false;
-  if (s.sample_left <= 0) {
+  if (allocating && s.sample_left <= 0) {
     sample = s.sample_rng != 0;  // a shard's first allocation only starts the sampler
     s.sample_left = leak_next_gap(s.sample_rng);
   }
-  rearm(s);
+  arm(s);
   return sample;
 }
 
@@ -141,19 +148,13 @@ void sum_side(bool allocated_side, std::uint64_t& blocks, std::uint64_t& bytes) 
 
 struct Sums {
   std::uint64_t allocations, bytes_allocated, deallocations, bytes_deallocated;
-  std::int64_t best_unfolded_high = 0;
+  std::int64_t best_unfolded_high = 0;  // (none: g_peak is the whole peak; peak::snapshot_from)
 };
 
 Sums sum_all() {
   Sums sums;
   // The freed side first: see the header.
   sum_side(false, sums.deallocations, sums.bytes_deallocated);
-  std::int64_t unfolded = unfolded_total();
-  for_each_shard([&](const ProcessShard& s) {
-    // (Far below zero for a shard with no high since the reset: peak.hpp.)
-    std::int64_t high = peak::candidate_peak(s, unfolded - s.pending.load(kRelaxed));
-    if (high > sums.best_unfolded_high) sums.best_unfolded_high = high;
-  });
   sum_side(true, sums.allocations, sums.bytes_allocated);
   return sums;
 }
@@ -161,16 +162,12 @@ Sums sum_all() {
 }  // namespace
 
 void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept {
-  // Fold past half the limit, so the countdown re-arms at least that far
-  // away (record_alloc_in relies on the countdown for folds).
-  if (s.pending.load(kRelaxed) >= peak::kFoldBytes / 2)
-    peak::fold(s, process_totals(), unfolded_total);
-  if (take_countdown(s)) leak_record(p, usable);
+  if (take_countdowns(s, true)) leak_record(p, usable);
   return p;
 }
 
-void fold_and_free(ProcessShard& s, void* p) noexcept {
-  peak::fold(s, process_totals(), unfolded_total);
+void publish_and_free(ProcessShard& s, void* p) noexcept {
+  take_countdowns(s, false);
   core::dealloc(p);
 }
 
@@ -184,9 +181,8 @@ void* record_alloc_slow(void* p) noexcept {
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_allocated, block.usable);
     // As record_alloc_in, but the stack walk waits until the lock is let go.
     bump(s.allocated[block.bucket]);
-    peak::track(s, process_totals(), static_cast<std::int64_t>(block.usable), unfolded_total);
-    s.countdown -= static_cast<std::int64_t>(block.usable);
-    if (s.countdown <= 0) sample = take_countdown(s);
+    s.alloc_left -= static_cast<std::int64_t>(block.usable);
+    if (s.alloc_left <= 0) sample = take_countdowns(s, true);
   }
   if (sample) leak_record(p, block.usable);
   return p;
@@ -202,7 +198,8 @@ void counted_free_slow(void* p) noexcept {
     SeqWrite bracket(s.seq);
     if (block.bucket == kHugeBucket) bump(s.huge_bytes_freed, block.usable);
     bump(s.freed[block.bucket]);
-    peak::track(s, process_totals(), -static_cast<std::int64_t>(block.usable), unfolded_total);
+    s.free_left -= static_cast<std::int64_t>(block.usable);
+    if (s.free_left <= 0) take_countdowns(s, false);
   }
   core::dealloc(p);
 }
@@ -217,7 +214,7 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
     std::uint32_t word = page->sampled.load(std::memory_order_relaxed);
     if (word != 0 && may_be_sampled(word, sample_tag(p, seg->page_shift))) leak_sampler_on_free(p);
     if (record_free_in(heap->stats, page->size_class, page->block_size))
-      return fold_and_free(heap->stats, p);
+      return publish_and_free(heap->stats, p);
     if (seg->owner == heap)
       return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
     return core::free_slow(heap, seg, p);  // another heap's block: handed back
@@ -235,12 +232,10 @@ void record_resize(std::size_t old_usable, const void* p) noexcept {
       bump(s.grown, usable - old_usable);
     else
       bump(s.shrunk, old_usable - usable);
-    std::int64_t delta = static_cast<std::int64_t>(usable) - static_cast<std::int64_t>(old_usable);
-    peak::track(s, process_totals(), delta, unfolded_total);
-    // Growth outside the countdown: shift the countdown by it (and its
-    // start, so the sampler's gap is unchanged), keeping the countdown within
-    // the growth left before a fold.
-    if (delta > 0) s.countdown -= delta, s.countdown_set -= delta;
+    // A live-byte change that is no allocation (the sampler's gap ignores
+    // it), published as the countdowns' are, within kPublishBytes.
+    s.resized += static_cast<std::int64_t>(usable) - static_cast<std::int64_t>(old_usable);
+    if (s.resized >= kPublishBytes || s.resized <= -kPublishBytes) take_countdowns(s, false);
   }
 }
 
@@ -273,7 +268,6 @@ void process_reset() noexcept {
   g_base_deallocations.store(sums.deallocations, kRelaxed);
   g_base_bytes_deallocated.store(sums.bytes_deallocated, kRelaxed);
   g_peak.store(sums.bytes_allocated - sums.bytes_deallocated, kRelaxed);
-  for_each_shard([](ProcessShard& s) { peak::forget_high(s); });
   g_snapshot_lock.unlock();
 }
 

@@ -1,7 +1,7 @@
 // The process-wide counters behind BOP_STATS, shaped for the malloc fast
 // path: a counted malloc+free adds to its thread's shard (embedded in its
-// heap: stats/process_shard.hpp) a histogram bump, a peak update and one
-// countdown, all plain loads and stores on lines no other thread writes.
+// heap: stats/process_shard.hpp) one histogram `add` and one countdown per
+// event, on lines no other thread writes.
 //
 // The size-class histogram is the allocation counter: every block of class c
 // has exactly kClassSize[c] usable bytes, so counting blocks per class
@@ -14,6 +14,16 @@
 // allocated side.  A block is counted as allocated (release store) before it
 // can be freed on any thread, so deallocations <= allocations in every
 // snapshot, and bytes follow counts.
+//
+// Peak: no event looks at it.  When a countdown runs out (each side's at
+// most every kPublishBytes of the thread's allocated or freed bytes) the
+// shard publishes its live-byte change since the last time into g_published
+// (one atomic add) and raises g_peak to the sum.  Every shard's published
+// figure is then within kPublishBytes of its true one, either way, so g_peak
+// is at most (N - 1) * kPublishBytes above a total that really was live with
+// N threads writing (never above, with one), and a peak that lasted between
+// two publications is missed by at most N * kPublishBytes.  Snapshots
+// compute current memory exactly and report max(g_peak, current).
 #pragma once
 
 #include <bop/stats.hpp>
@@ -26,7 +36,6 @@
 #include "core/options.hpp"
 #include "core/process.hpp"
 #include "stats/leak_sampler.hpp"
-#include "stats/peak.hpp"
 #include "stats/process_shard.hpp"
 #include "stats/seqlock.hpp"
 
@@ -34,52 +43,42 @@ namespace bop::stats {
 
 // Hidden on the declarations (see core::g_options): direct rip-relative
 // addressing on the counted fast paths instead of a GOT load.
-[[gnu::visibility("hidden")]] extern std::atomic<std::int64_t> g_folded;
+// (Both written only when a countdown runs out: no event touches them.)
+[[gnu::visibility("hidden")]] extern std::atomic<std::int64_t> g_published;
 [[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t> g_peak;
 
-inline peak::Totals process_totals() noexcept {
-  return {g_folded, g_peak};
-}
+// How far a shard's published live bytes may trail its true ones.
+inline constexpr std::int64_t kPublishBytes = 256 * 1024;
 
-// Out of line, rare: the countdown ran out (a sample or a fold may be due),
-// any event of a huge block or of a thread
-// without a heap.
+// Out of line, rare: a countdown ran out (a sample or a publication is
+// due), any event of a huge block or of a thread without a heap.
 [[gnu::noinline]] void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept;
 [[gnu::noinline]] void* record_alloc_slow(void* p) noexcept;
 [[gnu::noinline]] void counted_free_slow(void* p) noexcept;  // counts and frees
 // Counts and frees p: another heap's block, or one that may be a leak sample.
 [[gnu::noinline]] void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept;
-[[gnu::noinline]] void fold_and_free(ProcessShard& s, void* p) noexcept;
+[[gnu::noinline]] void publish_and_free(ProcessShard& s, void* p) noexcept;
 void record_resize(std::size_t old_usable, const void* p) noexcept;
 
 // A block of class `cls` (usable bytes `usable`) was handed out from shard
-// s; returns p.  A new high-water mark (every allocation while a thread's
-// live bytes grow) is two stores here.  The fold of `pending` at kFoldBytes
-// needs no test of its own: the countdown is never set past the growth left
-// before it (on_alloc_rare), so one test covers a sample due and a fold due;
-// resets need none either (peak.hpp).  The rare cases are one tail call, so
-// the common case saves no registers.
-inline void* record_alloc_in(ProcessShard& s, unsigned cls, std::size_t usable, void* p) {
+// s; returns p.  Two instructions and a branch: the histogram `add` and the
+// countdown's `sub` to memory, whose flags the branch tests.  The rare case
+// is one tail call, so the common case saves no registers.
+[[gnu::always_inline]] inline void* record_alloc_in(ProcessShard& s, unsigned cls,
+                                                    std::size_t usable, void* p) {
   bump(s.allocated[cls]);
-  std::int64_t pending = s.pending.load(peak::kRelaxed) + static_cast<std::int64_t>(usable);
-  s.pending.store(pending, peak::kRelaxed);
-  std::int64_t countdown = s.countdown - static_cast<std::int64_t>(usable);
-  s.countdown = countdown;
-  if (pending > s.pending_max.load(peak::kRelaxed)) {
-    s.pending_max.store(pending, peak::kRelaxed);
-    s.max_base.store(g_folded.load(peak::kRelaxed), peak::kRelaxed);
-  }
-  if (countdown <= 0) [[unlikely]]
+  s.alloc_left -= static_cast<std::int64_t>(usable);
+  if (s.alloc_left <= 0) [[unlikely]]
     return on_alloc_rare(s, p, usable);
   return p;
 }
 
-// Returns whether the shard must fold now (a rare tail call for the caller).
-inline bool record_free_in(ProcessShard& s, unsigned cls, std::size_t usable) {
+// Returns whether the shard must publish now (a rare tail call for the caller).
+[[gnu::always_inline]] inline bool record_free_in(ProcessShard& s, unsigned cls,
+                                                  std::size_t usable) {
   bump(s.freed[cls]);
-  std::int64_t pending = s.pending.load(peak::kRelaxed) - static_cast<std::int64_t>(usable);
-  s.pending.store(pending, peak::kRelaxed);
-  return pending <= -peak::kFoldBytes;
+  s.free_left -= static_cast<std::int64_t>(usable);
+  return s.free_left <= 0;
 }
 
 // Stats on and the environment read: one compare (kText and kJson are 1, 2).
@@ -132,8 +131,8 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
 // inside it.  Fast case: a block of the calling thread's own heap (so a
 // real heap, whose thread read the environment, and a small or medium block:
 // huge blocks and the sentinel own no segment) that is not a leak sample
-// (page->sampled says so without the sampler's table for most blocks).  A free of another heap's block is counted in the calling thread's
-// shard, then handed back by the core as usual: a block's page keeps its
+// (page->sampled says so without the sampler's table for most blocks).
+// A free of another heap's block is counted in the calling thread's shard, then handed back by the core as usual: a block's page keeps its
 // class and size while the block is live.
 inline void counted_free_block(void* p) noexcept {
   core::Segment* seg = core::segment_of(p);
@@ -147,12 +146,11 @@ inline void counted_free_block(void* p) noexcept {
   }
   if (seg->owner == heap) [[likely]] {
     core::Page* page = seg->page_of(p);
-    // Most pages hold no leak sample (one test); most of the others hold
-    // one, of another block (the tag test, off the common path).
-    std::uint32_t sampled = page->sampled.load(std::memory_order_relaxed);
-    if (sampled == 0 || !may_be_sampled(sampled, sample_tag(p, seg->page_shift))) [[likely]] {
+    // Most pages hold no leak sample: one test.  A page that does goes the
+    // other way, where the tag test tells most of its blocks from the sample.
+    if (page->sampled.load(std::memory_order_relaxed) == 0) [[likely]] {
       if (record_free_in(heap->stats, page->size_class, page->block_size)) [[unlikely]]
-        return fold_and_free(heap->stats, p);
+        return publish_and_free(heap->stats, p);
       return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
     }
   }

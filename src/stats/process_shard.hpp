@@ -5,7 +5,7 @@
 // heap share one more, under a lock (process_counters.cpp).
 //
 // Only the heap's thread writes it; readers (snapshots) load the atomics.
-// Field meanings: see process_counters.hpp and peak.hpp.
+// Field meanings: see process_counters.hpp.
 #pragma once
 
 #include <atomic>
@@ -19,21 +19,22 @@ inline constexpr unsigned kBuckets = core::kClassCount + 1;  // the classes, the
 inline constexpr unsigned kHugeBucket = core::kClassCount;
 
 struct alignas(64) ProcessShard {
-  // Hot: written by the shard's owner on every event.
+  // Hot: written by the shard's owner on every event (one `add` each).
   std::atomic<std::uint64_t> allocated[kBuckets];  // blocks handed out, per class
   std::atomic<std::uint64_t> freed[kBuckets];      // blocks given back, per class
-  std::atomic<std::int64_t> pending{0};            // peak tracking: see stats/peak.hpp
-  std::atomic<std::int64_t> pending_max{0};
-  std::atomic<std::int64_t> max_base{0};
-  // Owner only.  `countdown`: allocated bytes left before the next look at
-  // the rare cases, set to at most both the bytes left to the next leak
-  // sample and the growth left before `pending` must fold, so one test per
-  // allocation covers both.  `countdown_set`: its value when set, so the
-  // rare path knows how many bytes went by.  `sample_left`: bytes to the next
-  // sample as of then.  `sample_rng`: the sampler's random source (0: not
-  // seeded; the shard's first allocation only starts its countdown).
-  std::int64_t countdown = 0;
-  std::int64_t countdown_set = 0;
+  // Owner only, hot: bytes left before the rare path, one countdown per
+  // side, so each event touches one.  `alloc_left` is armed at the nearer of
+  // the next leak sample and kPublishBytes, `free_left` at kPublishBytes;
+  // `*_armed` hold the values they were armed at, so the rare path knows how
+  // many bytes went by (process_counters.cpp).
+  std::int64_t alloc_left = 0;
+  std::int64_t free_left = 0;
+  std::int64_t alloc_armed = 0;
+  std::int64_t free_armed = 0;
+  // Owner only, rare: realloc's live-byte change not published yet, bytes to
+  // the next sample, the sampler's random source (0: not seeded; the shard's
+  // first allocation only starts it).
+  std::int64_t resized = 0;
   std::int64_t sample_left = 0;
   std::uint64_t sample_rng = 0;
   // Rare multi-word events (huge blocks, realloc), under `seq` (odd: mid-update).

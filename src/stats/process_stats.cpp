@@ -112,8 +112,8 @@ void bytes_row(TextWriter& w, const char* label, std::uint64_t bytes) {
 }  // namespace
 
 // The counted entry points: the core's inline fast path, then the inline
-// counting path of process_counters.hpp (a histogram bump, a peak update and
-// a countdown in the thread's shard), in one function body.  No "stats on?"
+// counting path of process_counters.hpp (a histogram `add` and a countdown
+// in the thread's shard), in one function body.  No "stats on?"
 // test of their own: the fast case implies a real heap, hence the
 // environment read (process_counters.hpp).
 template <bool kZero>

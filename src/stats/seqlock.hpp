@@ -12,13 +12,17 @@
 #include <atomic>
 #include <cstdint>
 
+#include "stats/owner_words.hpp"
+
 namespace bop::stats {
 
-// Single-writer increment as a release store: a reader whose acquire load
-// sees this value also sees the odd sequence number stored before it (and a
-// free counted on another thread after it), so it retries.
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {
-  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_release);
+// Single-writer increment as a release store (one `add` to memory:
+// owner_words.hpp): a reader whose acquire load sees this value also sees
+// the odd sequence number stored before it (and a free counted on another
+// thread after it), so it retries.
+[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& counter,
+                                        std::uint64_t by = 1) {
+  owner_add(counter, by);
 }
 
 // One multi-word update of a shard: odd sequence number for its lifetime.

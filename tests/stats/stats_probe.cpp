@@ -9,6 +9,8 @@
 //   probe noleak         free_again_from_known_function() frees all it takes
 //   probe capi OUT.json OUT.txt   checks bop_stats_* itself (stats_probe only)
 //   probe off            prints bop_stats_enabled() and the counters
+//   probe peak           checks peak_memory against its documented bound
+//                        (one thread, then two; stats_probe only)
 //   probe pages KEEP     with every block sampled: pages that hold many
 //                        samples, freed down to KEEP live ones (see PageSamples)
 //   probe grow           holds 20 x 100 KiB more every 10 ms (0.2 s), frees it
@@ -23,11 +25,13 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #if STATS_PROBE_LINKED
 #include <bop/bop.h>
@@ -214,6 +218,60 @@ void CheckCApi(const char* json_path, const char* text_path) {
   close(text);
 }
 
+// peak_memory's bound (include/bop/stats.hpp): each thread publishes its
+// live bytes at least every kPublish bytes it allocates or frees, so with
+// one thread the peak is never above the true one and at most kPublish
+// below; with two, at most kPublish above and 2 * kPublish below.
+constexpr std::size_t kPublish = 256 * 1024;
+constexpr int kPeakBlocks = 8192;  // x 1000 bytes: 8 MB, ~30 publications
+
+// Holds kPeakBlocks blocks of kSize bytes; returns their usable bytes.
+std::size_t HoldBlocks(void** blocks) {
+  std::size_t held = 0;
+  for (int i = 0; i < kPeakBlocks; ++i) held += malloc_usable_size(blocks[i] = std::malloc(kSize));
+  return held;
+}
+
+void CheckPeak() {
+  static void* mine[kPeakBlocks];
+  static void* theirs[kPeakBlocks];
+  bop_stats s0, s1;
+  bop_stats_reset();  // peak == current: the base
+  bop_stats_get(&s0);
+  std::size_t held = HoldBlocks(mine);
+  for (void* p : mine) std::free(p);
+  bop_stats_get(&s1);
+  unsigned long long truth = s0.current_memory + held;
+  Check(s1.peak_memory <= truth, "one thread: peak never above the true peak");
+  Check(s1.peak_memory + kPublish >= truth, "one thread: peak at most 256 KiB below");
+  std::printf("one thread: true peak %llu, reported %llu\n", truth, s1.peak_memory);
+
+  // Two threads hold their blocks at the same time, then both free them.
+  std::atomic<int> holding{0};
+  std::atomic<bool> go{false}, release{false};
+  std::size_t their_held = 0;
+  std::thread other([&] {
+    while (!go.load()) std::this_thread::yield();
+    their_held = HoldBlocks(theirs);
+    holding.fetch_add(1);
+    while (!release.load()) std::this_thread::yield();
+    for (void* p : theirs) std::free(p);
+  });
+  bop_stats_reset();
+  bop_stats_get(&s0);  // the base, with the thread started and waiting
+  go.store(true);
+  held = HoldBlocks(mine);
+  while (holding.load() == 0) std::this_thread::yield();
+  release.store(true);
+  for (void* p : mine) std::free(p);
+  other.join();
+  bop_stats_get(&s1);
+  truth = s0.current_memory + held + their_held;
+  Check(s1.peak_memory <= truth + kPublish, "two threads: peak at most 256 KiB above");
+  Check(s1.peak_memory + 2 * kPublish >= truth, "two threads: peak at most 512 KiB below");
+  std::printf("two threads: true peak <= %llu, reported %llu\n", truth, s1.peak_memory);
+}
+
 // With BOP_STATS unset (or 0) nothing is counted.
 void CheckOff() {
   for (int i = 0; i < 10; ++i) {
@@ -299,6 +357,8 @@ int main(int argc, char** argv) {
     CheckCApi(argv[2], argv[3]);
   } else if (std::strcmp(mode, "off") == 0) {
     CheckOff();
+  } else if (std::strcmp(mode, "peak") == 0) {
+    CheckPeak();
 #endif
   } else {
     std::printf("FAIL: unknown mode '%s'\n", mode);
