@@ -41,4 +41,18 @@ inline constexpr bool kAtomicOwnerWords = false;
   }
 }
 
+// left -= by; returns left <= 0.  One `sub` to memory whose flags the
+// caller's branch tests: the compiler, given the plain expression, loads,
+// subtracts, stores and tests again (five instructions for two).
+[[gnu::always_inline]] inline bool count_down(std::int64_t& left, std::int64_t by) noexcept {
+  if constexpr (kAtomicOwnerWords) {
+    left -= by;
+    return left <= 0;
+  } else {
+    bool expired;
+    asm("subq %2, %0" : "+m"(left), "=@ccle"(expired) : "er"(by));
+    return expired;
+  }
+}
+
 }  // namespace bop::stats

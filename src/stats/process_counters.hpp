@@ -67,8 +67,7 @@ void record_resize(std::size_t old_usable, const void* p) noexcept;
 [[gnu::always_inline]] inline void* record_alloc_in(ProcessShard& s, unsigned cls,
                                                     std::size_t usable, void* p) {
   bump(s.allocated[cls]);
-  s.alloc_left -= static_cast<std::int64_t>(usable);
-  if (s.alloc_left <= 0) [[unlikely]]
+  if (count_down(s.alloc_left, static_cast<std::int64_t>(usable))) [[unlikely]]
     return on_alloc_rare(s, p, usable);
   return p;
 }
@@ -77,8 +76,7 @@ void record_resize(std::size_t old_usable, const void* p) noexcept;
 [[gnu::always_inline]] inline bool record_free_in(ProcessShard& s, unsigned cls,
                                                   std::size_t usable) {
   bump(s.freed[cls]);
-  s.free_left -= static_cast<std::int64_t>(usable);
-  return s.free_left <= 0;
+  return count_down(s.free_left, static_cast<std::int64_t>(usable));
 }
 
 // Stats on and the environment read: one compare (kText and kJson are 1, 2).
