@@ -178,7 +178,8 @@ class ReportTest(ReportMixin, unittest.TestCase):
         block = usable(result.stdout)
         # 2001 blocks of 1 KiB and 3 of 1 MiB went through: within rounding
         self.assertGreaterEqual(values["bytes allocated"], 0.95 * (2001 * block + 3 * (1 << 20)))
-        self.assertGreaterEqual(values["peak memory"], 0.95 * 2000 * block)
+        # (the peak may trail the true one by one publication: 256 KiB)
+        self.assertGreaterEqual(values["peak memory"], 0.95 * (2000 * block - 256 * 1024))
         self.assertIn("allocations by size class:", err)
         # rows in human units ("1.0 KiB", "1.2 KiB"); checked builds keep a
         # canary past the usable size, so their blocks are of a larger class
