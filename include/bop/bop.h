@@ -76,7 +76,11 @@ BOP_EXPORT int bop_version(void) BOP_NOEXCEPT;
  * which also makes the exit report JSON); otherwise every counter reads 0.
  * Bytes are block sizes (what bop_malloc_usable_size reports): free() does
  * not say how much was asked for.  Snapshots are consistent: deallocations
- * never exceed allocations.  With BOP_STATS set a report goes to stderr at
+ * never exceed allocations.  current_memory is exact; peak_memory may trail
+ * the true peak by up to 256 KiB per thread and, with N threads, lie up to
+ * (N - 1) x 256 KiB above it (each thread publishes its live bytes every
+ * 256 KiB it allocates or frees, so no event writes shared memory or tests
+ * a peak).  With BOP_STATS set a report goes to stderr at
  * exit, including sampled leak stacks (BOP_SAMPLE_BYTES, default 512 KiB). */
 typedef struct bop_stats {
   unsigned long long allocations;
