@@ -255,6 +255,10 @@ AllocationStats process_snapshot() noexcept {
   Sums sums = sum_all();
   std::uint64_t base_n = g_base_deallocations.load(kRelaxed);
   std::uint64_t base_bytes = g_base_bytes_deallocated.load(kRelaxed);
+  // A current figure above the published peak becomes the peak, so that
+  // successive snapshots (the timeline's) never see the peak go down.
+  std::uint64_t current = sums.bytes_allocated - sums.bytes_deallocated;
+  peak::atomic_max(g_peak, current);
   std::uint64_t peak = g_peak.load(kRelaxed);
   g_snapshot_lock.unlock();
 
