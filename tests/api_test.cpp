@@ -14,6 +14,7 @@
 #include <memory_resource>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.hpp"
@@ -337,6 +338,43 @@ TEST(Zero, ZeroedMemoryIsZeroWhenReused) {
       for (void* p : ptrs) bop_dealloc(p);
     }
   }
+}
+
+// A page's free list is one LIFO list: a freed (dirty) block lies on top of
+// the never-used, fresh ones, which zalloc hands out without clearing.  On a
+// fresh thread (fresh pages), zalloc after a free, after a remote free, and
+// between fresh blocks must all return zero memory.
+TEST(Zero, ZallocOfFreedBlocksOnFreshPagesIsZero) {
+  const std::size_t sizes[] = {16, 48, 128, 512, 1024, 3000, 20000};
+  std::thread([&] {
+    for (std::size_t s : sizes) {
+      auto dirty = [s] {
+        void* p = bop_alloc(s);
+        std::memset(p, 0xFF, s);
+        return p;
+      };
+      void* fresh = bop_zalloc(s);
+      EXPECT_EQ(FirstNonZero(fresh, s), s) << "fresh zalloc of " << s;
+      bop_dealloc(dirty());  // the next block on the list is this freed one
+      void* reused = bop_zalloc(s);
+      EXPECT_EQ(FirstNonZero(reused, s), s) << "zalloc of " << s << " after a local free";
+      // Freed by another thread, then collected into this thread's pages.
+      std::vector<void*> sent;
+      for (int i = 0; i < 8; ++i) sent.push_back(dirty());
+      std::thread([&] {
+        for (void* p : sent) bop_dealloc(p);
+      }).join();
+      std::vector<void*> got;
+      for (int i = 0; i < 32; ++i) {
+        got.push_back(bop_zalloc(s));
+        EXPECT_EQ(FirstNonZero(got.back(), s), s)
+            << "zalloc " << i << " of " << s << " after remote frees";
+      }
+      for (void* p : got) bop_dealloc(p);
+      bop_dealloc(reused);
+      bop_dealloc(fresh);
+    }
+  }).join();
 }
 
 // calloc with count > 1 zeroes the whole product.

@@ -87,7 +87,7 @@ inline void* alloc_with_header(detail::StatsRecorder& recorder, Layout layout) n
   // block popped here would miss its canary (core/hardening.hpp).
   if (!core::kChecked && layout.align <= kMinHeader &&
       layout.size <= core::kDirectMax - kMinHeader && layout.is_valid()) [[likely]] {
-    core::Page* page = core::tl_heap->direct[core::direct_slot(total)];
+    core::Page* page = core::direct_page(core::tl_heap, core::direct_slot(total));
     if (core::Block* b = page->free; b != nullptr) [[likely]] {
       char* raw = static_cast<char*>(core::page_pop<kZero>(page, b, total));
       return finish_block(recorder, raw, kMinHeader, layout.size);

@@ -4,7 +4,10 @@
 // Fast path of alloc (sizes <= 1 KiB): TLS load, table load, pop a free-list
 // head, bump `used`.  No atomics, no calls, no size-class arithmetic.
 // Fast path of free: mask the pointer to its segment header, compare the
-// owner with our heap, push on the page's local free list.
+// owner with our heap, push on the page's free list.  One LIFO list per page
+// means the next allocation of the class gets the block freed last, whose
+// cache lines are still hot (a second list for frees, swapped in when the
+// first runs dry, handed out the coldest blocks first).
 #pragma once
 
 #include <cerrno>
@@ -48,29 +51,36 @@ inline void* page_pop(Page* page, Block* b, std::size_t size) {
   check_link(page, b, next);
   page->free = next;
   page->used++;
-  clear_freed_key(b);
   if constexpr (kZero) {
-    // Blocks threaded from fresh OS memory are zero but for their link word.
-    if (page->free_is_zero)
+    // Blocks page_extend threaded from fresh OS memory are zero but for
+    // their link word, and lack the freed key that every free writes: so a
+    // block without the key on a page whose last run was fresh is zero, and
+    // frees need not keep any "list is zero" flag up to date.
+    if (page->fresh_is_zero && *freed_key_slot(b) != kFreedKey)
       b->link = 0;
     else
-      std::memset(b, 0, size);
+      std::memset(b, 0, size);  // clears the key too
+    return b;
   }
+  clear_freed_key(b);
   return b;
 }
 
-// A block from `page` if it has one at hand: its free list, or else the
-// blocks its owner freed since (swapped in without leaving the fast path,
-// unless blocks freed by other threads wait: the slow path collects those).
-// nullptr sends the caller to the slow path.
+// A block from `page` if its free list has one: a load, a test and the pop.
+// nullptr sends the caller to the slow path (which also collects the blocks
+// other threads freed: remote.cpp).
 template <bool kZero>
-inline void* page_alloc(Heap* heap, Page* page, std::size_t size) {
+inline void* page_alloc(Page* page, std::size_t size) {
   if (Block* b = page->free; BOP_LIKELY(b != nullptr)) return page_pop<kZero>(page, b, size);
-  Block* b = page->local_free;
-  if (b == nullptr || heap->remote_in.load(std::memory_order_relaxed) != nullptr) return nullptr;
-  page->local_free = nullptr;
-  page->free_is_zero = false;
-  return page_pop<kZero>(page, b, size);
+  return nullptr;
+}
+
+// Pages reached through a class queue (sizes above kDirectMax, strict
+// alignments) are out of the direct table's reach, so a poke (remote.cpp)
+// cannot send their allocations to the slow path: they test remote_in
+// themselves, one load of a line only other threads' hand-overs write.
+inline bool remote_frees_wait(Heap* heap) noexcept {
+  return heap->remote_in.load(std::memory_order_relaxed) != nullptr;
 }
 
 template <bool kZero>
@@ -78,8 +88,8 @@ inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
   if (BOP_LIKELY(size <= kLargeBlockMax)) {
     unsigned cls = size_to_class(size);
     Page* page = heap->classes[cls].first;
-    if (BOP_LIKELY(page != nullptr)) {
-      if (void* p = page_alloc<kZero>(heap, page, size)) return p;
+    if (BOP_LIKELY(page != nullptr && !remote_frees_wait(heap))) {
+      if (void* p = page_alloc<kZero>(page, size)) return p;
     }
     return alloc_slow<kZero>(heap, size, cls);
   }
@@ -87,13 +97,15 @@ inline void* alloc_generic(Heap* heap, std::size_t size) noexcept {
 }
 
 // A request of at most kDirectMax bytes: the direct table names the page.
-// Release builds' entry points call it first (see g_direct_limit).
+// Release builds' entry points call it first (see g_direct_limit).  No test
+// of remote_in here: when remote frees pile up, the sender pokes the direct
+// table (remote.cpp), and this path finds an empty page.
 template <bool kZero>
 inline void* alloc_small(std::size_t size) noexcept {
   Heap* heap = tl_heap;
   std::size_t slot = direct_slot(size);
-  Page* page = heap->direct[slot];
-  if (void* p = page_alloc<kZero>(heap, page, size); BOP_LIKELY(p != nullptr)) return p;
+  Page* page = direct_page(heap, slot);
+  if (void* p = page_alloc<kZero>(page, size); BOP_LIKELY(p != nullptr)) return p;
   return alloc_slow<kZero>(heap, size, kDirectClass[slot]);
 }
 
@@ -123,8 +135,8 @@ inline void* alloc_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (cls >= kClassCount) return huge_alloc(size, alignment, kZero);
   Heap* heap = tl_heap;
   Page* page = heap->classes[cls].first;
-  if (page != nullptr) {
-    if (void* p = page_alloc<kZero>(heap, page, size)) return p;
+  if (page != nullptr && !remote_frees_wait(heap)) {
+    if (void* p = page_alloc<kZero>(page, size)) return p;
   }
   return alloc_slow<kZero>(heap, size, cls);
 }
@@ -156,8 +168,8 @@ inline void free_to_page(Heap* heap, Segment* seg, Block* b, Page* page) noexcep
     if (free_is_suspect(page, b)) return free_suspect(heap, seg, b);
   }
   mark_freed(b);
-  block_set_next(b, page->local_free);
-  page->local_free = b;
+  block_set_next(b, page->free);
+  page->free = b;  // b carries the freed key now: page_pop will not take it for fresh
   if (BOP_UNLIKELY(release_one_reaches_zero(page->used))) {  // empty, or was full
     // Cheap early out for the common "only page of its class became empty"
     // (a malloc/free loop): prev == next only when both are null.  Mirrors

@@ -244,8 +244,8 @@ inline constexpr std::size_t kClearShortMax = 64;
   if (BOP_LIKELY(alignment == 0 && size - 1 < checked::kInlineMax)) {  // size 0 wraps around
     Heap* heap = tl_heap;
     std::size_t internal = size + kCheckedOverhead;
-    Page* page = heap->direct[direct_slot(internal)];
-    if (void* p = page_alloc<false>(heap, page, internal); BOP_LIKELY(p != nullptr))
+    Page* page = direct_page(heap, direct_slot(internal));
+    if (void* p = page_alloc<false>(page, internal); BOP_LIKELY(p != nullptr))
       return checked::hand_out(static_cast<char*>(p), size, page->block_size);
   }
   return checked::checked_alloc_slow(size, alignment, zero);

@@ -11,6 +11,7 @@
 #include "core/misuse.hpp"
 #include "core/process.hpp"
 #include "core/purger.hpp"
+#include "core/remote.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
@@ -76,7 +77,7 @@ inline void update_direct(Heap* heap, unsigned cls) noexcept {
   SlotRange r = kClassSlots[cls];
   Page* page = heap->classes[cls].first;
   if (page == nullptr) page = &g_empty_page;
-  for (unsigned slot = r.first; slot <= r.last; ++slot) heap->direct[slot] = page;
+  for (unsigned slot = r.first; slot <= r.last; ++slot) set_direct_page(heap, slot, page);
 }
 
 // Threads the next run of never-used blocks onto the free list.
@@ -106,18 +107,12 @@ void page_extend(Page* page) noexcept {
   // from other threads (hardening.cpp's check of a cross-thread free) while we extend.
   std::atomic_ref<std::uint32_t>(page->reserved)
       .store(page->reserved + n, std::memory_order_relaxed);
-  page->free_is_zero = page->is_zero;
+  page->fresh_is_zero = page->is_zero;
 }
 
 // Makes page->free non-empty if the page has any block left.
 bool page_refill(Page* page) noexcept {
   if (page->free != nullptr) return true;
-  if (page->local_free != nullptr) {
-    page->free = page->local_free;
-    page->local_free = nullptr;
-    page->free_is_zero = false;
-    return true;
-  }
   if (page->reserved < page->capacity) {
     page_extend(page);
     return true;
@@ -137,55 +132,10 @@ void page_unlink(Heap* heap, Page* page) noexcept {
   }
 }
 
-// Takes every block other threads handed to this heap: one atomic exchange.
-void drain_remote(Heap* heap) noexcept {
-  Block* b = heap->remote_in.exchange(nullptr, std::memory_order_acquire);
-  while (b != nullptr) {
-    Block* next = block_next(b);
-    // The freeing thread validated b; free_to_page's freed-key test catches
-    // a block handed over twice.
-    free_to_page(heap, segment_of(b), b);
-    b = next;
-  }
-}
-
-void remote_flush(RemoteBatch& batch) noexcept {
-  if (batch.count == 0) return;
-  Heap* owner = batch.heap;
-  Block* old = owner->remote_in.load(std::memory_order_relaxed);
-  do {
-    block_set_next(batch.tail, old);
-  } while (!owner->remote_in.compare_exchange_weak(old, batch.head, std::memory_order_release,
-                                                   std::memory_order_relaxed));
-  batch.head = batch.tail = nullptr;
-  batch.count = 0;
-}
-
-void remote_flush_all(Heap* heap) noexcept {
-  for (auto& batch : heap->remote_out) remote_flush(batch);
-}
-
-// Frees owned by another heap are batched per owner; a batch is handed over
-// with one CAS when full, on housekeeping, and at thread exit.
-void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
-  Heap* owner = seg->owner;
-  unsigned slot =
-      static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
-  RemoteBatch& batch = heap->remote_out[slot];
-  if (batch.heap != owner) {
-    remote_flush(batch);
-    batch.heap = owner;
-  }
-  block_set_next(b, batch.head);
-  batch.head = b;
-  if (batch.tail == nullptr) batch.tail = b;
-  if (++batch.count >= kRemoteBatch) remote_flush(batch);
-}
-
 // Drains, purges and trims for a heap this thread holds exclusively.
 void heap_housekeeping(Heap* heap, bool force) noexcept {
   remote_flush_all(heap);
-  drain_remote(heap);
+  heap_take_remote(heap);
   if (force || heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
   heap_purge(heap, clock_ms32(os::now_ms()), force);
 }
@@ -250,6 +200,20 @@ Heap* heap_init_thread(const Heap* wanted = nullptr) noexcept {
 
 std::atomic<Heap*> g_all_heaps{nullptr};
 
+void heap_restore_direct(Heap* heap) noexcept {
+  for (unsigned cls = 0; cls < kClassCount; ++cls)
+    if (kClassSlots[cls].first <= kClassSlots[cls].last) update_direct(heap, cls);
+}
+
+void heap_poke(Heap* heap, bool force) noexcept {
+  // The relaxed load first: many senders may find the heap poked already,
+  // and a load keeps the flag's line shared among them.
+  if (!force && heap->poked.load(std::memory_order_relaxed)) return;
+  if (heap->poked.exchange(true, std::memory_order_seq_cst) && !force) return;
+  for (std::size_t slot = 0; slot < kDirectSlots; ++slot)
+    set_direct_page(heap, slot, &g_empty_page);
+}
+
 constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-exec"))) = &g_sentinel;
 
 void process_init_thread_exit_key() noexcept {
@@ -271,16 +235,17 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
       return nullptr;
     }
   }
-  // Housekeeping rides on the slow path: it runs every time a page's free
-  // list runs dry, which is often enough to keep remote frees flowing back.
+  // Housekeeping rides on the slow path.  Remote frees are collected on
+  // every call: it runs when a page's free list runs dry, and when a poke
+  // (remote.hpp) sent the owner here to take them.
   if ((++heap->slow_calls & 63) == 0) {
     heap_housekeeping(heap, false);
     segment_cache_trim(false);
     huge_cache_trim(false);
     collect_one_pooled(false);
     purger_maybe_start();
-  } else if (heap->remote_in.load(std::memory_order_relaxed) != nullptr) {
-    drain_remote(heap);
+  } else {
+    heap_take_remote(heap);
   }
 
   PageQueue& queue = heap->classes[cls];

@@ -18,6 +18,16 @@ extern constinit thread_local Heap* tl_heap __attribute__((tls_model("initial-ex
 template <bool kZero>
 void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept;
 
+// Points every direct slot at the empty page, so the owner's next small
+// allocation takes the slow path (which collects remote frees: remote.hpp).
+// Any thread may call it.  Without `force`, only if the heap is not marked
+// poked already; the purger forces it (an owner's update_direct may have
+// overwritten part of an earlier poke, leaving the mark set).
+void heap_poke(Heap* heap, bool force) noexcept;
+
+// The owner points every direct slot at its class's current page again.
+void heap_restore_direct(Heap* heap) noexcept;
+
 // Releases the empty pages kept as their class's only page (purger request).
 void heap_trim(Heap* heap) noexcept;
 

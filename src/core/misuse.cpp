@@ -20,18 +20,16 @@ namespace {
   fatal(line, p);
 }
 
-// Is b on one of the page's two free lists?  A link leaving the page means
+// Is b on the page's free list?  A link leaving the page means
 // the list itself was overwritten (a write after free).
 bool on_free_list(Page* page, const Block* b) noexcept {
   Segment* seg = segment_of_page(page);
-  for (const Block* f : {page->free, page->local_free}) {
-    while (f != nullptr) {
-      if (f == b) return true;
-      const Block* next = block_next(f);
-      if (next != nullptr && (segment_of(next) != seg || seg->page_of(next) != page))
-        fatal("corrupted free list (write after free or buffer overflow?)", f);
-      f = next;
-    }
+  for (const Block* f = page->free; f != nullptr;) {
+    if (f == b) return true;
+    const Block* next = block_next(f);
+    if (next != nullptr && (segment_of(next) != seg || seg->page_of(next) != page))
+      fatal("corrupted free list (write after free or buffer overflow?)", f);
+    f = next;
   }
   return false;
 }

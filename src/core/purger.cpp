@@ -33,6 +33,10 @@ void purge_round() {
       [](Heap* heap, std::uint32_t when) {
         heap_purge(heap, when, false);
         heap->trim_request.store(true, std::memory_order_relaxed);
+        // Frees from other threads waiting (perhaps one lone batch, which
+        // pokes nobody): send the owner to collect them (remote.hpp).
+        if (heap->remote_in.load(std::memory_order_relaxed) != nullptr)
+          heap_poke(heap, /*force=*/true);
       },
       now);
   segment_cache_trim(false);

@@ -237,14 +237,13 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   }
   std::uint32_t size = kClassSize[cls];
   page->free = nullptr;
-  page->local_free = nullptr;
   page->used = 0;
   page->reserved = 0;
   page->block_size = size;
   page->capacity = static_cast<std::uint16_t>(page_bytes(seg) / size);
   page->size_class = static_cast<std::uint8_t>(cls);
   page->in_use = true;
-  page->free_is_zero = false;
+  page->fresh_is_zero = false;
   page->sampled.store(0, std::memory_order_relaxed);
   page->checked_clean = static_cast<std::uint16_t>(clean);
   page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
@@ -257,7 +256,7 @@ void page_release(Heap* heap, Page* page, bool purge_now) noexcept {
   Segment* seg = segment_of_page(page);
   page->in_use = false;
   page->block_size = 0;
-  page->free = page->local_free = nullptr;
+  page->free = nullptr;
   seg->pages_in_use--;
   seg->free_mask |= std::uint64_t{1} << page->index;
   free_list_push(heap, seg);

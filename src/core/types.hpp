@@ -4,7 +4,7 @@
 // every segment belongs to exactly one heap, and only the thread that holds
 // that heap touches them.  Another thread that frees a block never touches the
 // page; it batches the block and hands the batch to the owning heap's
-// `remote_in` list with one atomic exchange (see heap.cpp).
+// `remote_in` list with one atomic operation (see remote.hpp).
 #pragma once
 
 #include <atomic>
@@ -23,10 +23,11 @@ namespace bop::core {
 struct Heap;
 struct Segment;
 
-// One page: blocks of one size class.  Free blocks are sharded over two lists
-// so the allocation fast path is a pop from `free`, and local frees push on
-// `local_free`; when `free` runs dry the slow path swaps them.  That swap is
-// the heap's regular point to do housekeeping (collect remote frees, purge).
+// One page: blocks of one size class.  Its owner's free blocks sit on one
+// LIFO list, `free`: allocation pops its head and the owner's frees push on
+// it, so the block handed out next is the one freed last (still in cache).
+// Blocks other threads free reach the page through the heap's `remote_in`
+// (see remote.cpp), never directly.
 //
 // `used` doubles as the full flag: a page parked on the full list has its
 // sign bit set (kFullBit), so the free fast path's single `--used <= 0` test
@@ -34,8 +35,7 @@ struct Segment;
 struct alignas(64) Page {
   static constexpr std::int32_t kFullBit = INT32_MIN;
 
-  Block* free;             // blocks the owner allocates from next
-  Block* local_free;       // blocks the owner freed since the last swap
+  Block* free;             // free blocks: the owner pops and pushes here (LIFO)
   std::int32_t used;       // blocks handed out (incl. remote transit) | kFullBit
   std::uint16_t capacity;  // blocks that fit in the page (at most 64 KiB / 16)
   // Checked builds: blocks from the page start still laid out free for the
@@ -50,8 +50,10 @@ struct alignas(64) Page {
   bool in_use : 1;          // assigned to a size class
   bool is_zero : 1;         // never-carved blocks read as zero (fresh or purged memory)
   bool in_purge_queue : 1;  // free, dirty, waiting for the purge delay
-  bool free_is_zero;        // every block on `free` is zero past its link word (a full
-                            // byte: the fast path clears it when it swaps the lists)
+  // The blocks page_extend last threaded came from fresh (zero) memory: those
+  // of them still on `free` (the ones without the freed key, misuse.hpp) are
+  // zero past their link word.  Frees leave it alone: they write the key.
+  bool fresh_is_zero;
   // Stats: the page's blocks in the leak sampler's table, exactly (low 16
   // bits: how many; high 16: the XOR of their tags, so with one it names
   // that block; stats/leak_sampler.hpp).  0: frees skip the sampler.
@@ -140,13 +142,18 @@ struct RemoteBatch {
 struct Heap {
   // Hot: current page for each 16-byte size step up to kDirectMax.  Slots
   // without a page point at an empty sentinel page so the fast path needs no
-  // null check.
+  // null check.  Another thread may "poke" them (point them all at that
+  // empty page, remote.cpp) to send the owner into its slow path, so they are
+  // accessed through direct_page/set_direct_page: relaxed atomics, plain movs.
   Page* direct[kDirectSlots] = {};
   PageQueue classes[kClassCount] = {};           // pages with free blocks, current first
   PageQueue full = {};                           // pages with no free block
   PageQueue purge_queue = {};                    // free pages, oldest first
   Segment* with_free_pages[kSegmentKinds] = {};  // per kind: segments with a free page
   std::atomic<Block*> remote_in{nullptr};        // blocks other threads freed (MPSC stack)
+  // Set when the direct slots were poked (remote.cpp: heap_poke), so only the
+  // first of several senders rewrites them; cleared by the owner's drain.
+  std::atomic<bool> poked{false};
   // Set by the purger each round: the owner then lets go of the empty pages
   // it keeps per class, so they can be purged too (see heap_trim).
   std::atomic<bool> trim_request{false};
@@ -172,5 +179,15 @@ struct Heap {
     for (auto& slot : direct) slot = empty_page;
   }
 };
+
+// The direct table's accessors.  Relaxed atomic accesses compile to the
+// same single mov as plain ones on x86-64; they only make the cross-thread
+// poke (a benign race: its worst outcome is one extra slow call) well-defined.
+inline Page* direct_page(Heap* heap, std::size_t slot) noexcept {
+  return std::atomic_ref<Page*>(heap->direct[slot]).load(std::memory_order_relaxed);
+}
+inline void set_direct_page(Heap* heap, std::size_t slot, Page* page) noexcept {
+  std::atomic_ref<Page*>(heap->direct[slot]).store(page, std::memory_order_relaxed);
+}
 
 }  // namespace bop::core

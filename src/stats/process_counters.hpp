@@ -116,7 +116,7 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
   // Checked builds take the core's (checked) path: a block popped here would
   // miss its canary and zero verification (core/hardening.hpp).
   if (!core::kChecked && size <= core::kDirectMax) [[likely]] {
-    core::Page* page = heap->direct[core::direct_slot(size)];
+    core::Page* page = core::direct_page(heap, core::direct_slot(size));
     if (core::Block* b = page->free; b != nullptr) [[likely]] {
       void* p = core::page_pop<kZero>(page, b, size);
       return record_alloc_in(heap->stats, page->size_class, page->block_size, p);
@@ -129,9 +129,9 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
 // inside it.  Fast case: a block of the calling thread's own heap (so a
 // real heap, whose thread read the environment, and a small or medium block:
 // huge blocks and the sentinel own no segment) that is not a leak sample
-// (page->sampled says so without the sampler's table for most blocks).
-// A free of another heap's block is counted in the calling thread's shard, then handed back by the core as usual: a block's page keeps its
-// class and size while the block is live.
+// (page->sampled says so without the sampler's table for most blocks).  A free of another heap's
+// block is counted in the calling thread's shard, then handed back by the core as usual: a block's
+// page keeps its class and size while the block is live.
 inline void counted_free_block(void* p) noexcept {
   core::Segment* seg = core::segment_of(p);
   core::Heap* heap = core::tl_heap;
