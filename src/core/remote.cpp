@@ -59,21 +59,41 @@ void remote_flush_all(Heap* heap) noexcept {
   for (auto& batch : heap->remote_out) remote_flush(batch);
 }
 
+namespace {
+
+// Adds b to the batch, handing the batch over once it is full.  Reads the
+// batch before writing b's link: a Block* store the compiler must assume
+// may alias the batch's fields.
+inline void batch_push(RemoteBatch& batch, Block* b) noexcept {
+  Block* head = batch.head;
+  std::uint32_t count = batch.count + 1;
+  if (head == nullptr) batch.tail = b;
+  batch.head = b;
+  batch.count = count;
+  block_set_next(b, head);
+  if (BOP_UNLIKELY(count >= kRemoteBatch)) remote_flush(batch);
+}
+
+// The batch's slot holds another owner's blocks: hand those over first.
+[[gnu::noinline]] void batch_push_new_owner(RemoteBatch& batch, Heap* owner, Block* b) noexcept {
+  remote_flush(batch);
+  batch.heap = owner;
+  batch_push(batch, b);
+}
+
+}  // namespace
+
 // Frees owned by another heap are batched per owner; a batch is handed over
-// with one CAS when full, on housekeeping, and at thread exit.
+// with one CAS when full, on housekeeping, and at thread exit.  Fast case:
+// the slot already batches for this owner and is not full yet; the rare
+// cases are tail calls, so it saves no registers.
 void free_remote(Heap* heap, Segment* seg, Block* b) noexcept {
   Heap* owner = seg->owner;
   unsigned slot =
       static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(owner) >> 6) % kRemoteSlots);
   RemoteBatch& batch = heap->remote_out[slot];
-  if (batch.heap != owner) {
-    remote_flush(batch);
-    batch.heap = owner;
-  }
-  block_set_next(b, batch.head);
-  batch.head = b;
-  if (batch.tail == nullptr) batch.tail = b;
-  if (++batch.count >= kRemoteBatch) remote_flush(batch);
+  if (BOP_UNLIKELY(batch.heap != owner)) return batch_push_new_owner(batch, owner, b);
+  batch_push(batch, b);
 }
 
 }  // namespace bop::core
