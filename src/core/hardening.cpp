@@ -146,22 +146,6 @@ unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
   return aligned_class(internal, alignment);
 }
 
-// checked::block_index: multiples of the class size map to their index,
-// the offsets between them far past any block count.
-static_assert([] {
-  for (unsigned c = 0; c < kClassCount; ++c) {
-    std::uint32_t d = kClassSize[c];
-    checked::ExactDivisor e = checked::kExactDivisor[c];
-    std::uint32_t blocks = static_cast<std::uint32_t>((std::size_t{1} << kMediumPageShift) / d);
-    for (std::uint32_t i = 0; i < blocks; i += 1 + blocks / 64) {
-      if (std::rotr(i * d * e.inverse, e.shift) != i) return false;
-      for (std::uint32_t off : {1u, 4u, d / 2, d - 1})
-        if (std::rotr((i * d + off) * e.inverse, e.shift) <= blocks) return false;
-    }
-  }
-  return true;
-}());
-static_assert((kLargeBlockMax << 1) <= ~std::uint32_t{0}, "page offsets fit 32 bits");
 
 // ---------------------------------------------------------------------------
 // Validation of a pointer about to be freed or reallocated.

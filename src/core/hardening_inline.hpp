@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "core/alloc.hpp"
+#include "core/block_index.hpp"
 #include "core/misuse.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
@@ -107,40 +108,6 @@ inline std::uint32_t stored_size(const char* p, std::size_t block_size) noexcept
 }
 inline void set_stored_size(char* p, std::size_t block_size, std::size_t n) noexcept {
   store_word<std::uint32_t>(p + block_size - kTailBytes, static_cast<std::uint32_t>(n));
-}
-
-// ---------------------------------------------------------------------------
-// Block index without a division: for a class size d = odd << k, the
-// offset times the inverse of odd (mod 2^32), rotated right by k, is
-// offset / d when d divides the offset, and above 2^32 / d (so above any
-// page's block count) when it does not.  One multiply, one rotate, and the
-// caller's compare with `reserved` is the whole "start of a block" test.
-// ---------------------------------------------------------------------------
-struct ExactDivisor {
-  std::uint32_t inverse;
-  std::uint8_t shift;
-};
-
-constexpr std::uint32_t odd_inverse(std::uint32_t odd) {
-  std::uint32_t x = odd;  // correct to 3 bits; each Newton step doubles them
-  for (int i = 0; i < 4; ++i) x *= 2 - odd * x;
-  return x;
-}
-
-inline constexpr auto kExactDivisor = [] {
-  std::array<ExactDivisor, kClassCount> t{};
-  for (unsigned c = 0; c < kClassCount; ++c) {
-    auto shift = static_cast<unsigned>(std::countr_zero(kClassSize[c]));
-    t[c] = {odd_inverse(kClassSize[c] >> shift), static_cast<std::uint8_t>(shift)};
-  }
-  return t;
-}();
-
-// offset / block size if the offset is a multiple of it, else a value
-// larger than any block count.
-inline std::uint32_t block_index(const Page* page, std::size_t offset) noexcept {
-  ExactDivisor d = kExactDivisor[page->size_class];
-  return std::rotr(static_cast<std::uint32_t>(offset) * d.inverse, d.shift);
 }
 
 // Out of line (hardening.cpp): every other case, and the misuse reports.

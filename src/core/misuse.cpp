@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/alloc.hpp"
+#include "core/block_index.hpp"
 #include "core/segment.hpp"
 #include "platform/fatal.hpp"
 
@@ -43,7 +44,7 @@ void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* wh
   // `reserved` atomically): a relaxed atomic load, a plain mov on x86-64.
   std::uint32_t reserved =
       std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
-  if (offset % page->block_size != 0 || offset / page->block_size >= reserved)
+  if (block_index(page, offset) >= reserved)  // also when offset is not a multiple
     misuse(what, "a pointer into the middle of a block (interior or unaligned)", p);
   // The freed key, confirmed on the owner's lists (only the owner may walk them).
   if (seg->owner == heap && *freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
@@ -65,7 +66,7 @@ void free_suspect(Heap* heap, Segment* seg, Block* b) noexcept {
 void validate_block(Heap* heap, Segment* seg, const void* p, const char* what) noexcept {
   // segment_of maps p - 1: a pointer at a segment's very start belongs to
   // the segment before it, which is what the registry is asked about.
-  if (!segment_is_registered(static_cast<const char*>(p) - 1))
+  if (!segment_is_registered_inline(static_cast<const char*>(p) - 1))
     misuse(what, "a pointer bop did not allocate", p);
   if (seg->kind == SegmentKind::kHuge) {
     if (seg->owner != nullptr || reinterpret_cast<const char*>(seg) + seg->block_offset != p)
