@@ -161,13 +161,13 @@ Sums sum_all() {
 
 }  // namespace
 
-void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept {
-  if (take_countdowns(s, true)) leak_record(p, usable);
+void* on_alloc_rare(core::Heap* heap, void* p, std::size_t usable) noexcept {
+  if (take_countdowns(heap->stats, true)) leak_record(p, usable);
   return p;
 }
 
-void publish_and_free(ProcessShard& s, void* p) noexcept {
-  take_countdowns(s, false);
+void publish_and_free(core::Heap* heap, void* p) noexcept {
+  take_countdowns(heap->stats, false);
   core::dealloc(p);
 }
 
@@ -214,7 +214,7 @@ void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept 
     std::uint32_t word = page->sampled.load(std::memory_order_relaxed);
     if (word != 0 && may_be_sampled(word, sample_tag(p, seg->page_shift))) leak_sampler_on_free(p);
     if (record_free_in(heap->stats, page->size_class, page->block_size))
-      return publish_and_free(heap->stats, p);
+      return publish_and_free(heap, p);
     if (seg->owner == heap)
       return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
     return core::free_slow(heap, seg, p);  // another heap's block: handed back

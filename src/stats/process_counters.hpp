@@ -52,23 +52,26 @@ inline constexpr std::int64_t kPublishBytes = 256 * 1024;
 
 // Out of line, rare: a countdown ran out (a sample or a publication is
 // due), any event of a huge block or of a thread without a heap.
-[[gnu::noinline]] void* on_alloc_rare(ProcessShard& s, void* p, std::size_t usable) noexcept;
+// (They take the heap, not its shard: the caller then has nothing to compute
+// for them ahead of its branch; GCC hoisted the shard's address above it.)
+[[gnu::noinline]] void* on_alloc_rare(core::Heap* heap, void* p, std::size_t usable) noexcept;
 [[gnu::noinline]] void* record_alloc_slow(void* p) noexcept;
 [[gnu::noinline]] void counted_free_slow(void* p) noexcept;  // counts and frees
 // Counts and frees p: another heap's block, or one that may be a leak sample.
 [[gnu::noinline]] void counted_free_other(core::Heap* heap, core::Segment* seg, void* p) noexcept;
-[[gnu::noinline]] void publish_and_free(ProcessShard& s, void* p) noexcept;
+[[gnu::noinline]] void publish_and_free(core::Heap* heap, void* p) noexcept;
 void record_resize(std::size_t old_usable, const void* p) noexcept;
 
 // A block of class `cls` (usable bytes `usable`) was handed out from shard
 // s; returns p.  Two instructions and a branch: the histogram `add` and the
 // countdown's `sub` to memory, whose flags the branch tests.  The rare case
 // is one tail call, so the common case saves no registers.
-[[gnu::always_inline]] inline void* record_alloc_in(ProcessShard& s, unsigned cls,
+[[gnu::always_inline]] inline void* record_alloc_in(core::Heap* heap, unsigned cls,
                                                     std::size_t usable, void* p) {
+  ProcessShard& s = heap->stats;
   bump(s.allocated[cls]);
   if (count_down(s.alloc_left, static_cast<std::int64_t>(usable))) [[unlikely]]
-    return on_alloc_rare(s, p, usable);
+    return on_alloc_rare(heap, p, usable);
   return p;
 }
 
@@ -93,7 +96,7 @@ inline void* record_alloc(void* p) noexcept {
   if (seg->kind == core::SegmentKind::kHuge || heap->is_sentinel) [[unlikely]]
     return record_alloc_slow(p);
   const core::Page* page = seg->page_of(p);
-  return record_alloc_in(heap->stats, page->size_class, page->block_size, p);
+  return record_alloc_in(heap, page->size_class, page->block_size, p);
 }
 
 // malloc with the count inside the core's fast path: the same TLS load,
@@ -119,7 +122,7 @@ inline void* counted_alloc_block(std::size_t size) noexcept {
     core::Page* page = core::direct_page(heap, core::direct_slot(size));
     if (core::Block* b = page->free; b != nullptr) [[likely]] {
       void* p = core::page_pop<kZero>(page, b, size);
-      return record_alloc_in(heap->stats, page->size_class, page->block_size, p);
+      return record_alloc_in(heap, page->size_class, page->block_size, p);
     }
   }
   return counted_alloc_other<kZero>(size);
@@ -148,7 +151,7 @@ inline void counted_free_block(void* p) noexcept {
     // other way, where the tag test tells most of its blocks from the sample.
     if (page->sampled.load(std::memory_order_relaxed) == 0) [[likely]] {
       if (record_free_in(heap->stats, page->size_class, page->block_size)) [[unlikely]]
-        return publish_and_free(heap->stats, p);
+        return publish_and_free(heap, p);
       return core::free_to_page(heap, seg, static_cast<core::Block*>(p), page);
     }
   }
