@@ -56,8 +56,8 @@ inline constexpr unsigned kSegmentCacheMax = 16;
 // Freed huge mappings kept for reuse.
 inline constexpr unsigned kHugeCacheMax = 128;
 // A cached mapping taken for a smaller request gives up its excess (moved
-// off as a cached mapping of its own) when the excess is past a quarter of
-// the request and could hold a huge block.
+// off as a cached mapping of its own) when the excess is larger than
+// the request itself and could hold a huge block (huge.cpp: split_threshold).
 inline constexpr std::size_t kHugeSplitMin = kLargeBlockMax + kHugeHeaderSize;
 inline constexpr std::size_t kHugeCacheBytesMax = 1024 * MiB;  // mapped bytes
 // Mapped bytes the huge cache may always hold, on top of what live huge
