@@ -34,15 +34,15 @@ void FreeDirty(std::size_t size, std::uint64_t seed) {
   bop_dealloc(p);
 }
 
-// A small request served from a large cached mapping: the excess is split off
-// (or the request carved off its end).  Both halves are then live at once,
+// A small request served from a large cached mapping: the request is carved
+// off its end and the rest stays cached.  Both halves are then live at once,
 // must not overlap, and zeroed requests read zero.
 TEST(HugeReuse, SplitHalvesAreDisjointAndZeroed) {
   FreeDirty(3 * MiB, 1);
-  void* a = bop_zalloc(1 * MiB + 4096);  // takes the 3 MiB mapping; 2 MiB split off
+  void* a = bop_zalloc(1 * MiB + 4096);  // carved off the 3 MiB mapping; 2 MiB stay cached
   ASSERT_NE(a, nullptr);
   EXPECT_TRUE(AllZero(a, 1 * MiB + 4096));
-  void* b = bop_zalloc(1 * MiB + 512 * KiB);  // likely the split-off part
+  void* b = bop_zalloc(1 * MiB + 512 * KiB);  // likely what stayed cached
   ASSERT_NE(b, nullptr);
   EXPECT_TRUE(AllZero(b, 1 * MiB + 512 * KiB));
   FillPattern(a, 1 * MiB + 4096, 2);

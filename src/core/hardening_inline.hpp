@@ -248,10 +248,7 @@ void free_page_block_long(Segment* seg, Page* page, char* p, std::size_t len) no
     return checked::checked_free_slow(p, size, alignment);
   // segment_of maps p - 1: the registry is asked about the same address.
   auto* registry = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
-  std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) - 1) >> kSegmentShift;
-  bit &= kRegistryBits - 1;
-  if (BOP_UNLIKELY(registry == nullptr ||
-                   ((registry[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1) == 0))
+  if (BOP_UNLIKELY(registry == nullptr || !registry_has(registry, static_cast<const char*>(p) - 1)))
     return checked::checked_free_slow(p, size, alignment);
   Segment* seg = segment_of(p);
   if (BOP_UNLIKELY(seg->kind != SegmentKind::kSmall && seg->kind != SegmentKind::kMedium))

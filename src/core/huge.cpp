@@ -254,9 +254,8 @@ std::size_t split_threshold(std::size_t mapping_size) {
 
 // A mapping of mapping_size bytes for a default-aligned block, built from the
 // cache: nullptr if the cache is empty or the OS refused.
-// - the smallest entry that holds it, used in place when the excess is small;
-// - else the request is moved off that entry's end (when the request is the
-//   smaller part), or the excess is (when it is), whichever moves fewer pages;
+// - the smallest entry that holds it, used whole up to twice the request;
+// - else the request is moved off that entry's end (the fewer pages to move);
 // - no entry holds it: the largest grows and other entries fill it.
 // `growing` (realloc) keeps a larger entry whole: it will grow in place.
 Segment* cache_take(std::size_t mapping_size, bool growing) {
@@ -288,19 +287,11 @@ Segment* cache_take(std::size_t mapping_size, bool growing) {
   }
   std::size_t excess = best->mapping_size - mapping_size;
   if (growing || excess < split_threshold(mapping_size)) return best;
-  if (mapping_size <= excess) {  // move the request off the end; the rest stays cached
-    void* p = move_tail(best, mapping_size);
-    cache_put(best);
-    return p == nullptr ? nullptr : claim_header(p, mapping_size);
-  }
-  // Move the excess off the end and cache it.
-  if (void* p = move_tail(best, excess)) {
-    Segment* tail = claim_header(p, excess);
-    tail->freed_at_ms = best->freed_at_ms;  // it ages from the original free
-    tail->huge_freed = true;
-    cache_put(tail);
-  }
-  return best;
+  // The excess is past the request itself (split_threshold), so the request
+  // is the smaller part: move it off the end; the rest stays cached.
+  void* p = move_tail(best, mapping_size);
+  cache_put(best);
+  return p == nullptr ? nullptr : claim_header(p, mapping_size);
 }
 
 // A live block's mapping changed size (realloc).

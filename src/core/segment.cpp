@@ -312,9 +312,7 @@ void segment_cache_trim(bool force) noexcept {
 
 bool segment_is_registered(const void* p) noexcept {
   auto* r = registry();
-  if (r == nullptr) return true;  // cannot tell: do not accuse
-  std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) >> kSegmentShift) & (kRegistryBits - 1);
-  return (r[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
+  return r == nullptr || registry_has(r, p);  // no registry: cannot tell, do not accuse
 }
 
 void segment_register(const void* segment, std::size_t size, bool live) noexcept {

@@ -40,11 +40,15 @@ extern std::atomic<std::atomic<std::uint64_t>*> g_segment_registry;
 // (every cross-thread free): a load, a shift and a bit test.  No registry
 // yet means no segment registered either, or its mapping failed: either
 // way "cannot tell", so do not accuse.
-inline bool segment_is_registered_inline(const void* p) noexcept {
-  auto* registry = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
-  if (registry == nullptr) return true;
+// p's bit in a registry that exists.
+inline bool registry_has(const std::atomic<std::uint64_t>* registry, const void* p) noexcept {
   std::uintptr_t bit = (reinterpret_cast<std::uintptr_t>(p) >> kSegmentShift) & (kRegistryBits - 1);
   return (registry[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
+}
+
+inline bool segment_is_registered_inline(const void* p) noexcept {
+  auto* registry = g_segment_registry.load(std::memory_order_acquire);  // a plain mov on x86-64
+  return registry == nullptr || registry_has(registry, p);
 }
 
 // Fork (process.cpp orders the layers): the segment cache's lock.
