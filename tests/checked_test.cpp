@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -103,6 +104,32 @@ __attribute__((noinline)) void CorruptFreeList() {
   for (int i = 0; i < 100000; ++i) Escape(bop_alloc(64));
 }
 
+// A write into a huge block after its free, while its mapping waits in the
+// huge cache (not unmapped): the block's first 64 KiB are inaccessible, so it
+// faults.
+__attribute__((noinline)) void WriteAfterFreeHuge() {
+  auto* p = static_cast<char*>(bop_alloc(8 << 20));
+  std::memset(p, 1, 8 << 20);
+  bop_dealloc(p);
+  Escape(p);
+  p[40000] = 2;
+}
+
+__attribute__((noinline)) void ReadAfterFreeHuge() {
+  auto* p = static_cast<char*>(bop_alloc(8 << 20));
+  std::memset(p, 1, 8 << 20);
+  bop_dealloc(p);
+  Escape(p);
+  std::printf("%d\n", static_cast<volatile char*>(p)[100]);
+}
+
+// Every byte of [p, p + size) is zero.
+bool AllZero(const char* p, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i)
+    if (p[i] != 0) return false;
+  return true;
+}
+
 }  // namespace
 
 class Checked : public ::testing::Test {
@@ -197,4 +224,43 @@ TEST_F(Checked, CorrectUseDoesNotAbort) {
     std::thread([p] { bop_dealloc(p); }).join();
   });
   t.join();
+}
+
+TEST_F(Checked, WriteAfterFreeOfCachedHugeBlockFaults) {
+  EXPECT_DEATH(WriteAfterFreeHuge(), "");
+}
+TEST_F(Checked, ReadAfterFreeOfCachedHugeBlockFaults) {
+  EXPECT_DEATH(ReadAfterFreeHuge(), "");
+}
+
+// Huge mappings freed into the cache come back accessible, whole, split (a
+// smaller request moved off a larger mapping's end) or gathered (a larger
+// request grown from one mapping and filled with another's pages): their
+// first KiB reads zero, as every checked block's does, and calloc's whole.
+TEST_F(Checked, HugeBlocksFromTheCacheAreAccessibleAndZero) {
+  constexpr std::size_t kMiB = 1 << 20;
+  constexpr std::size_t kZeroPrefix = 1024;
+  auto reuse = [](std::initializer_list<std::size_t> freed, std::size_t wanted, bool calloc) {
+    std::vector<char*> blocks;
+    for (std::size_t size : freed) {
+      auto* p = static_cast<char*>(bop_alloc(size));
+      ASSERT_NE(p, nullptr);
+      std::memset(p, 0x5A, size);
+      blocks.push_back(p);
+    }
+    for (char* p : blocks) bop_dealloc(p);
+    auto* q = static_cast<char*>(calloc ? bop_calloc(1, wanted) : bop_alloc(wanted));
+    ASSERT_NE(q, nullptr);
+    EXPECT_TRUE(AllZero(q, calloc ? wanted : kZeroPrefix))
+        << wanted << " bytes after freeing " << freed.size() << (calloc ? ", calloc" : "");
+    std::memset(q, 0x33, wanted);  // writable throughout
+    EXPECT_EQ(bop_malloc_usable_size(q), wanted);
+    bop_dealloc(q);
+  };
+  for (bool calloc : {false, true}) {
+    reuse({8 * kMiB}, 8 * kMiB, calloc);            // the same mapping, whole
+    reuse({16 * kMiB}, 2 * kMiB, calloc);           // split off a larger one
+    reuse({3 * kMiB, 3 * kMiB}, 5 * kMiB, calloc);  // grown and filled
+    reuse({1 * kMiB}, 600 * 1024, calloc);          // a mapping up to twice the request, whole
+  }
 }

@@ -66,5 +66,11 @@ inline constexpr std::size_t kHugeCacheFloor = 4 * MiB;
 // A cached mapping grown for a larger request takes at most this many moves
 // of other cached pages to fill its new part.
 inline constexpr unsigned kHugeFillMoves = 4;
+// Checked builds: bytes from a freed huge block's start made inaccessible
+// while its mapping is cached (huge_free), so a use after free there faults.
+// mprotect's cost grows with the resident pages it covers, so the whole
+// block is not: protecting and reopening every cached mapping whole made
+// w18_large_churn 5x the default build's time.
+inline constexpr std::size_t kCheckedHugeGuard = 64 * KiB;
 
 }  // namespace bop::core

@@ -43,7 +43,11 @@ Segment* zero_region_locked() noexcept {
   region->owner = nullptr;
   region->kind = SegmentKind::kZeroSize;
   region->set_page_shift(kSegmentShift);  // page_of(any slot) is pages[0], of block size 0
-  os::protect_none(reinterpret_cast<char*>(region) + kZeroHeader, kSegmentSize - kZeroHeader);
+  if (!os::protect_none(reinterpret_cast<char*>(region) + kZeroHeader,
+                        kSegmentSize - kZeroHeader)) {
+    os::unmap(region, kSegmentSize);  // zero-size requests get 1-byte blocks instead
+    return nullptr;
+  }
   segment_register(region, kSegmentSize, true);
   g_zero_region = region;
   return region;
@@ -146,6 +150,13 @@ unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
   return aligned_class(internal, alignment);
 }
 
+// The block behind a checked request of `internal` bytes (request and
+// overhead), through the default build's paths.
+template <bool kZero>
+char* alloc_internal(std::size_t internal, std::size_t alignment) noexcept {
+  return static_cast<char*>(alignment == 0 ? alloc<kZero, true>(internal)
+                                           : alloc_aligned<kZero, true>(alignment, internal));
+}
 
 // ---------------------------------------------------------------------------
 // Validation of a pointer about to be freed or reallocated.
@@ -243,12 +254,15 @@ void* checked_alloc_slow(std::size_t size, std::size_t alignment, bool zero) noe
     return nullptr;
   }
   std::size_t internal = size + kCheckedOverhead;
-  char* p = static_cast<char*>(alignment == 0 ? alloc<false, true>(internal)
-                                              : alloc_aligned<false, true>(alignment, internal));
+  // A huge block is zero up to kZeroCap at least, fresh or taken from the
+  // cache (huge_alloc clears that much of those in checked builds); calloc
+  // asks huge_alloc to clear a reused one whole.  Page blocks are cleared below.
+  char* p = zero && checked_class(size, alignment) == kClassCount
+                ? alloc_internal<true>(internal, alignment)
+                : alloc_internal<false>(internal, alignment);
   if (p == nullptr) return nullptr;
   Segment* seg = segment_of(p);
   if (BOP_UNLIKELY(seg->kind == SegmentKind::kHuge)) {
-    // A fresh mapping (huge blocks are not cached in checked builds): zero.
     write_canary(p, size, huge_canary_end(seg));
     return p;
   }

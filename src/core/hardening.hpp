@@ -12,7 +12,11 @@
 //    string filling the block stays terminated), the next 7 to 16 bytes hold
 //    a pattern, and the block's last 4 bytes hold n.  Checked on free and realloc.  The
 //    usable size is n.  Huge blocks get a canary byte and pattern after n too.
-//  - Huge blocks are unmapped on free (never cached): any later access faults.
+//  - A freed huge block's first 64 KiB (kCheckedHugeGuard) are made
+//    inaccessible while its mapping is cached, and unmapped after: a later
+//    access there faults until the mapping serves another block, which
+//    finds its first kZeroCap bytes zero (as a medium block does; the rest
+//    may hold what the mapping held before; calloc clears it whole).
 //  - Zero-size requests get a unique address in an inaccessible region:
 //    reading or writing one faults; freeing it (once) works.
 //  - Sized frees (sized delete, free_sized, free_aligned_sized,
@@ -37,6 +41,13 @@ inline constexpr bool kChecked = false;
 // (so writing and checking the canary takes a fixed run of word stores and
 // loads, no branch on its length) and the 4-byte stored request size.
 inline constexpr std::size_t kCheckedOverhead = 12;
+
+namespace checked {
+// Bytes of a block's start that are zero when it is handed out, and kept
+// zero while it is free (verified, sampled, when it is handed out again).
+// Huge blocks are cleared that far when their mapping is reused.
+inline constexpr std::size_t kZeroCap = 1024;
+}  // namespace checked
 
 // A sized free's size when the caller gave none.
 inline constexpr std::size_t kSizeUnknown = ~std::size_t{0};

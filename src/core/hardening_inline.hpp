@@ -37,9 +37,6 @@ namespace checked {
 inline constexpr unsigned char kCanaryPattern = 0xCB;
 inline constexpr std::size_t kCanaryBytes = 17;  // the zero byte and 16 pattern bytes, at most
 inline constexpr std::size_t kTailBytes = 4;     // the stored request size at a block's end
-// Bytes of a block's start that are kept zero while it is free (and
-// verified, sampled, when it is handed out again).
-inline constexpr std::size_t kZeroCap = 1024;
 // Requests the inline alloc path serves: their blocks (at most kDirectMax
 // bytes) lie within kZeroCap, so they are zero whole.
 inline constexpr std::size_t kInlineMax = kDirectMax - kCheckedOverhead;

@@ -98,6 +98,17 @@ void unregister_beyond(Segment* seg, std::size_t old_size, std::size_t new_size)
     segment_register(reinterpret_cast<char*>(seg) + kept, old_size - kept, false);
 }
 
+// Checked builds keep the first kCheckedHugeGuard bytes of a cached mapping's
+// block inaccessible (huge_free), so a use after free there faults while the
+// mapping waits; a mapping leaves the cache accessible again, whole (guards
+// moved in with other cached mappings' pages included).  mprotect skips the
+// parts already accessible, so this costs the guards' pages only.  false:
+// the OS refused, and the caller maps afresh.
+bool reopen(void* base, std::size_t mapping_size) {
+  if constexpr (kChecked) return os::protect_read_write(base, mapping_size);
+  return true;
+}
+
 // Removes entry i (the last one takes its place); lock held.
 Segment* cache_remove(unsigned i) {
   Segment* seg = g_huge_cache[i];
@@ -279,19 +290,30 @@ Segment* cache_take(std::size_t mapping_size, bool growing) {
     if (best == nullptr && below == nullptr) return nullptr;
     cache_remove(best != nullptr ? best_index : below_index);
   }
+  Segment* seg = best;
   if (best == nullptr) {
     std::size_t had = below->mapping_size;
-    Segment* seg = grow_cached(below, mapping_size);
-    if (seg != nullptr) fill_from_cache(seg, had, mapping_size);
-    return seg;
+    seg = grow_cached(below, mapping_size);
+    if (seg == nullptr) return nullptr;
+    fill_from_cache(seg, had, mapping_size);
+  } else if (!growing && best->mapping_size - mapping_size >= split_threshold(mapping_size)) {
+    // The excess is past the request itself (split_threshold), so the
+    // request is the smaller part: move it off the end; the rest stays cached.
+    void* p = move_tail(best, mapping_size);
+    cache_put(best);
+    if (p == nullptr) return nullptr;
+    if (!reopen(p, mapping_size)) {  // before its header is written
+      segment_register(p, mapping_size, false);
+      os::unmap(p, mapping_size);
+      return nullptr;
+    }
+    return claim_header(p, mapping_size);
   }
-  std::size_t excess = best->mapping_size - mapping_size;
-  if (growing || excess < split_threshold(mapping_size)) return best;
-  // The excess is past the request itself (split_threshold), so the request
-  // is the smaller part: move it off the end; the rest stays cached.
-  void* p = move_tail(best, mapping_size);
-  cache_put(best);
-  return p == nullptr ? nullptr : claim_header(p, mapping_size);
+  if (!reopen(seg, seg->mapping_size)) {
+    unmap_segment(seg);
+    return nullptr;
+  }
+  return seg;
 }
 
 // A live block's mapping changed size (realloc).
@@ -339,16 +361,30 @@ void* huge_alloc(std::size_t size, std::size_t alignment, bool zero, bool growin
   seg->requested = size;
   if (offset == kHugeHeaderSize) note_live(0, seg->mapping_size);
   char* p = reinterpret_cast<char*>(seg) + offset;
-  if (zero && !is_zero) std::memset(p, 0, size);
+  if (!is_zero) {
+    if (zero)
+      std::memset(p, 0, size);
+    else if constexpr (kChecked)  // what a checked block promises (hardening.hpp)
+      std::memset(p, 0, size < checked::kZeroCap ? size : checked::kZeroCap);
+  }
   return p;
 }
 
 void huge_free(Segment* seg) noexcept {
   if (seg->block_offset == kHugeHeaderSize) note_live(seg->mapping_size, 0);
-  if constexpr (kChecked) {  // never cached: a use after free faults
-    checked_note_huge_unmapped(reinterpret_cast<char*>(seg) + seg->block_offset);
-    unmap_segment(seg);
-    return;
+  if constexpr (kChecked) {
+    // A use after free of the block's first kCheckedHugeGuard bytes faults:
+    // they stay inaccessible while the mapping is cached (reopen), and are
+    // unmapped after it.  The ring names a free of the block after its unmap
+    // a double free.
+    char* block = reinterpret_cast<char*>(seg) + seg->block_offset;
+    checked_note_huge_unmapped(block);
+    std::size_t guarded = seg->mapping_size - seg->block_offset;
+    if (guarded > kCheckedHugeGuard) guarded = kCheckedHugeGuard;
+    if (seg->block_offset != kHugeHeaderSize || !os::protect_none(block, guarded)) {
+      unmap_segment(seg);
+      return;
+    }
   }
   seg->freed_at_ms = static_cast<std::uint32_t>(os::now_ms());
   seg->huge_freed = true;  // checked builds report a second free of a cached block

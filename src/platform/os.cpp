@@ -98,8 +98,18 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
   return reinterpret_cast<void*>(base);
 }
 
-void protect_none(void* p, std::size_t size) noexcept {
-  mprotect(p, size, PROT_NONE);
+bool protect_none(void* p, std::size_t size) noexcept {
+  int saved = errno;
+  bool done = mprotect(p, size, PROT_NONE) == 0;
+  errno = saved;
+  return done;
+}
+
+bool protect_read_write(void* p, std::size_t size) noexcept {
+  int saved = errno;
+  bool done = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+  errno = saved;
+  return done;
 }
 
 void unmap(void* p, std::size_t size) noexcept {

@@ -22,8 +22,11 @@ void* map_with_offset(std::size_t size, std::size_t base_alignment, std::size_t 
 
 void unmap(void* p, std::size_t size) noexcept;
 
-// Makes [p, p+size) inaccessible (any access faults); page-aligned.
-void protect_none(void* p, std::size_t size) noexcept;
+// Makes [p, p+size) inaccessible (any access faults), or readable and
+// writable again; page-aligned.  false if the OS refused (out of kernel
+// mapping records: the range then keeps its old protection).
+bool protect_none(void* p, std::size_t size) noexcept;
+bool protect_read_write(void* p, std::size_t size) noexcept;
 
 // Gives the physical pages back (RSS drops); the range stays mapped and reads
 // back as zero.  Ranges are page-aligned.
