@@ -36,6 +36,26 @@ void remote_flush(RemoteBatch& batch) noexcept {
   if (old != nullptr) heap_poke(owner, /*force=*/false);
 }
 
+// Adds b to the batch, handing the batch over once it is full.  Reads the
+// batch before writing b's link: a Block* store the compiler must assume
+// may alias the batch's fields.
+inline void batch_push(RemoteBatch& batch, Block* b) noexcept {
+  Block* head = batch.head;
+  std::uint32_t count = batch.count + 1;
+  if (head == nullptr) batch.tail = b;
+  batch.head = b;
+  batch.count = count;
+  block_set_next(b, head);
+  if (BOP_UNLIKELY(count >= kRemoteBatch)) remote_flush(batch);
+}
+
+// The batch's slot holds another owner's blocks: hand those over first.
+[[gnu::noinline]] void batch_push_new_owner(RemoteBatch& batch, Heap* owner, Block* b) noexcept {
+  remote_flush(batch);
+  batch.heap = owner;
+  batch_push(batch, b);
+}
+
 }  // namespace
 
 void heap_take_remote(Heap* heap) noexcept {
@@ -58,30 +78,6 @@ void heap_take_remote(Heap* heap) noexcept {
 void remote_flush_all(Heap* heap) noexcept {
   for (auto& batch : heap->remote_out) remote_flush(batch);
 }
-
-namespace {
-
-// Adds b to the batch, handing the batch over once it is full.  Reads the
-// batch before writing b's link: a Block* store the compiler must assume
-// may alias the batch's fields.
-inline void batch_push(RemoteBatch& batch, Block* b) noexcept {
-  Block* head = batch.head;
-  std::uint32_t count = batch.count + 1;
-  if (head == nullptr) batch.tail = b;
-  batch.head = b;
-  batch.count = count;
-  block_set_next(b, head);
-  if (BOP_UNLIKELY(count >= kRemoteBatch)) remote_flush(batch);
-}
-
-// The batch's slot holds another owner's blocks: hand those over first.
-[[gnu::noinline]] void batch_push_new_owner(RemoteBatch& batch, Heap* owner, Block* b) noexcept {
-  remote_flush(batch);
-  batch.heap = owner;
-  batch_push(batch, b);
-}
-
-}  // namespace
 
 // Frees owned by another heap are batched per owner; a batch is handed over
 // with one CAS when full, on housekeeping, and at thread exit.  Fast case:
