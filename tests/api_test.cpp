@@ -487,6 +487,22 @@ TEST(Alignment, EveryPowerOfTwoTo1MiB) {
 }
 
 // Alignments 2 MiB..64 MiB for a few sizes.
+// README: a plain power-of-two request up to 64 KiB is naturally aligned (in
+// checked builds too, whose canary and stored size push it past its class).
+// Many blocks of each size, so blocks deep into a page are seen too.
+TEST(Alignment, PowerOfTwoRequestsAreNaturallyAligned) {
+  for (std::size_t size = 16; size <= 64 * KiB; size *= 2) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 40; ++i) {
+      void* p = i % 2 ? bop_alloc(size) : bop_zalloc(size);
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % size, 0u) << size << " bytes, block " << i;
+      blocks.push_back(p);
+    }
+    for (void* p : blocks) bop_dealloc_sized(p, size);
+  }
+}
+
 TEST(Alignment, HugeAlignmentsTo64MiB) {
   for (std::size_t a = 2 * MiB; a <= 64 * MiB; a *= 2) {
     for (std::size_t s : {std::size_t{1}, std::size_t{4096}, a}) {

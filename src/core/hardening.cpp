@@ -143,11 +143,11 @@ std::size_t huge_block_size_checked(const Segment* seg, const char* p) noexcept 
 // The class a request of (size, alignment) is served from in checked builds
 // (kClassCount: a huge block): what a sized free must match.
 unsigned checked_class(std::size_t size, std::size_t alignment) noexcept {
-  std::size_t internal = size + kCheckedOverhead;
   if (alignment <= 16) {  // every class is 16-aligned
+    std::size_t internal = checked::internal_size(size);
     return internal <= kLargeBlockMax ? size_to_class(internal) : kClassCount;
   }
-  return aligned_class(internal, alignment);
+  return aligned_class(size + kCheckedOverhead, alignment);
 }
 
 // The block behind a checked request of `internal` bytes (request and
@@ -253,7 +253,7 @@ void* checked_alloc_slow(std::size_t size, std::size_t alignment, bool zero) noe
     errno = ENOMEM;
     return nullptr;
   }
-  std::size_t internal = size + kCheckedOverhead;
+  std::size_t internal = alignment <= 16 ? checked::internal_size(size) : size + kCheckedOverhead;
   // A huge block is zero up to kZeroCap at least, fresh or taken from the
   // cache (huge_alloc clears that much of those in checked builds); calloc
   // asks huge_alloc to clear a reused one whole.  Page blocks are cleared below.

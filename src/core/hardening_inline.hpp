@@ -107,6 +107,18 @@ inline void set_stored_size(char* p, std::size_t block_size, std::size_t n) noex
   store_word<std::uint32_t>(p + block_size - kTailBytes, static_cast<std::uint32_t>(n));
 }
 
+// The block size a checked request of n bytes (default alignment) asks of
+// the default build's paths: n plus the overhead, but twice n for a power of
+// two from 16 B to 64 KiB.  Blocks of a power-of-two class are aligned to
+// their size, so such a request stays naturally aligned (README: alignment
+// of plain allocations) although its overhead moves it past its own class.
+constexpr std::size_t internal_size(std::size_t n) noexcept {
+  bool power_of_two = n >= 16 && n <= 64 * KiB && (n & (n - 1)) == 0;
+  return power_of_two ? 2 * n : n + kCheckedOverhead;
+}
+static_assert(internal_size(kInlineMax) <= kDirectMax && internal_size(512) <= kDirectMax,
+              "the inline path's requests stay in the direct table");
+
 // Out of line (hardening.cpp): every other case, and the misuse reports.
 void* checked_alloc_slow(std::size_t size, std::size_t alignment, bool zero) noexcept;
 void checked_free_slow(void* p, std::size_t size, std::size_t alignment) noexcept;
@@ -207,7 +219,7 @@ inline constexpr std::size_t kClearShortMax = 64;
                                                   bool zero) noexcept {
   if (BOP_LIKELY(alignment == 0 && size - 1 < checked::kInlineMax)) {  // size 0 wraps around
     Heap* heap = tl_heap;
-    std::size_t internal = size + kCheckedOverhead;
+    std::size_t internal = checked::internal_size(size);  // at most kDirectMax
     Page* page = direct_page(heap, direct_slot(internal));
     if (void* p = page_alloc<false>(page, internal); BOP_LIKELY(p != nullptr))
       return checked::hand_out(static_cast<char*>(p), size, page->block_size);
