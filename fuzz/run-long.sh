@@ -9,14 +9,14 @@
 # in the log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=build/fuzz checked=()
+out=build/fuzz preset=fuzz
 if [ "${1:-}" = --checked ]; then
-  out=build/fuzz-checked checked=(-B "$out" -DBOP_CHECKED=ON)
+  out=build/fuzz-checked preset=fuzz-checked
   shift
 fi
 minutes=${1:-30}
 shift || true
-cmake --preset fuzz "${checked[@]}" >/dev/null
+cmake --preset "$preset" >/dev/null
 cmake --build "$out" -j2 --target bop_fuzz
 mkdir -p "$out/corpus-long" "$out/artifacts"
 log="$out/long-$(date -u +%Y%m%dT%H%M%SZ).log"
