@@ -13,6 +13,7 @@
 #include "core/purger.hpp"
 #include "core/remote.hpp"
 #include "core/segment.hpp"
+#include "core/sparse_purge.hpp"
 #include "platform/fatal.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
@@ -110,7 +111,9 @@ void page_extend(Page* page) noexcept {
   page->fresh_is_zero = page->is_zero;
 }
 
-// Makes page->free non-empty if the page has any block left.
+// Makes page->free non-empty if the page has a block at hand: free, or
+// never used.  Blocks of OS pages it returned while sparse are not at hand
+// (reusing them faults their memory back in): see alloc_slow.
 bool page_refill(Page* page) noexcept {
   if (page->free != nullptr) return true;
   if (page->reserved < page->capacity) {
@@ -136,6 +139,7 @@ void page_unlink(Heap* heap, Page* page) noexcept {
 void heap_housekeeping(Heap* heap, bool force) noexcept {
   remote_flush_all(heap);
   heap_take_remote(heap);
+  heap_purge_sparse(heap, /*whole_heap=*/force);
   if (force || heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
   heap_purge(heap, clock_ms32(os::now_ms()), force);
 }
@@ -249,7 +253,13 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
   }
 
   PageQueue& queue = heap->classes[cls];
-  for (Page* page = queue.first; page != nullptr;) {
+  // Pages whose only free blocks are in OS pages they returned (dormant,
+  // sparse_purge.hpp) go to the back of the queue, behind the pages with
+  // blocks at hand, and wake up only when no page has one: memory already
+  // resident is used before any is faulted back in.  The walk stops at the
+  // first page it moved there.
+  Page* dormant = nullptr;
+  for (Page* page = queue.first; page != nullptr && page != dormant;) {
     Page* next = page->next;
     if (page_refill(page)) {
       if (page != queue.first) {
@@ -259,11 +269,24 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
       update_direct(heap, cls);
       return page_pop<kZero>(page, page->free, size);
     }
-    // No block left: park it on the full list until a free comes back.
     queue_remove(queue, page);
-    page->used |= Page::kFullBit;
-    queue_push_back(heap->full, page);
+    if (page->purged_os_pages != 0) {
+      queue_push_back(queue, page);
+      if (dormant == nullptr) dormant = page;
+    } else {
+      // No block left: park it on the full list until a free comes back.
+      page->used |= Page::kFullBit;
+      page->sparse_mark = sparse_mark_initial(page->capacity);  // full again: may thin out anew
+      queue_push_back(heap->full, page);
+    }
     page = next;
+  }
+  if (dormant != nullptr) {
+    page_unpurge(dormant);
+    queue_remove(queue, dormant);
+    queue_push_front(queue, dormant);
+    update_direct(heap, cls);
+    return page_pop<kZero>(dormant, dormant->free, size);
   }
 
   Page* page = page_acquire(heap, cls);

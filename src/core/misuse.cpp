@@ -6,6 +6,7 @@
 #include "core/alloc.hpp"
 #include "core/block_index.hpp"
 #include "core/segment.hpp"
+#include "core/sparse_purge.hpp"
 #include "platform/fatal.hpp"
 
 namespace bop::core {
@@ -21,9 +22,11 @@ namespace {
   fatal(line, p);
 }
 
-// Is b on the page's free list?  A link leaving the page means
-// the list itself was overwritten (a write after free).
+// Is b free: on the page's free list, or in an OS page the page returned
+// while sparse (sparse_purge.hpp)?  A link leaving the page means the list
+// itself was overwritten (a write after free).
 bool on_free_list(Page* page, const Block* b) noexcept {
+  if (block_is_purged(page, b)) return true;
   Segment* seg = segment_of_page(page);
   for (const Block* f = page->free; f != nullptr;) {
     if (f == b) return true;
@@ -47,8 +50,10 @@ void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* wh
   if (block_index(page, offset) >= reserved)  // also when offset is not a multiple
     misuse(what, "a pointer into the middle of a block (interior or unaligned)", p);
   // The freed key, confirmed on the owner's lists (only the owner may walk them).
-  if (seg->owner == heap && *freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
-      on_free_list(page, static_cast<const Block*>(p)))
+  // A block of a returned OS page reads as zero: no key, so test it first.
+  if (seg->owner == heap &&
+      (block_is_purged(page, p) || (*freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
+                                    on_free_list(page, static_cast<const Block*>(p)))))
     misuse(what, "a freed block (double free or use after free)", p);
 }
 

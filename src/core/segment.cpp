@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/hardening.hpp"
+#include "core/sparse_purge.hpp"
 #include "platform/os.hpp"
 #include "platform/spin_lock.hpp"
 
@@ -247,12 +248,16 @@ Page* page_acquire(Heap* heap, unsigned cls) noexcept {
   page->sampled.store(0, std::memory_order_relaxed);
   page->checked_clean = static_cast<std::uint16_t>(clean);
   page->align_mask = static_cast<std::uint32_t>(class_alignment(cls) - 1);
+  page->purged_os_pages = 0;
+  page->sparse_mark = sparse_mark_initial(page->capacity);
   page->next = page->prev = nullptr;
   return page;
 }
 
 void page_release(Heap* heap, Page* page, bool purge_now) noexcept {
   LockGuard guard(heap->page_lock);
+  // Its segment may leave the heap: heap_purge_sparse must not resume here.
+  if (heap->sparse_page == page) heap->sparse_page = nullptr;
   Segment* seg = segment_of_page(page);
   page->in_use = false;
   page->block_size = 0;

@@ -95,7 +95,8 @@ constexpr bool realloc_keeps_block(std::size_t size, std::size_t block_size) {
 
 static_assert(kClassSize[kClassCount - 1] == kLargeBlockMax);
 static_assert(size_to_class(64) == 3 && size_to_class(65) == 4 && kClassSize[4] == 80);
-static_assert(size_to_class(24) == 1 && kClassSize[1] == 32 && size_to_class(16) == 0 && size_to_class(17) == 1);
+static_assert(size_to_class(24) == 1 && kClassSize[1] == 32 && size_to_class(16) == 0 &&
+              size_to_class(17) == 1);
 static_assert(size_to_class(1024) == 19 && kClassSize[19] == 1024);
 static_assert(class_alignment(0) == 16 && class_alignment(2) == 16 && class_alignment(4) == 16);
 static_assert(kClassCount <= 255, "class index must fit a byte");

@@ -63,6 +63,12 @@ struct alignas(64) Page {
   std::uint32_t align_mask;   // every block start has these address bits clear (misuse.hpp)
   Page* next;                 // class queue, full list or purge queue
   Page* prev;
+  // Small pages: bit k set when the page's k-th OS page went back to the OS
+  // while all its blocks were free; those blocks sit on no list until
+  // page_unpurge threads them again (sparse_purge.hpp).
+  std::uint16_t purged_os_pages;
+  // sparse_purge.cpp looks at the page again once `used` falls to this.
+  std::uint16_t sparse_mark;
 
   bool is_full() const { return used < 0; }
 };
@@ -159,6 +165,10 @@ struct Heap {
   std::atomic<bool> trim_request{false};
   RemoteBatch remote_out[kRemoteSlots] = {};
   std::uint32_t slow_calls = 0;  // paces housekeeping
+  // Where heap_purge_sparse's next call goes on: a class, and a page of its
+  // queue (or nullptr: the class's first page; page_release clears it).
+  std::uint8_t sparse_class = 0;
+  Page* sparse_page = nullptr;
   bool is_sentinel = false;
   // Creation order; unique among live threads.  BopStatsAllocator: it picks
   // the thread's counter shard; the sentinel's is past every shard, so a

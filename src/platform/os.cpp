@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +122,38 @@ void unmap(void* p, std::size_t size) noexcept {
 void purge(void* p, std::size_t size) noexcept {
   int saved = errno;
   ::madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+namespace {
+// The calling process as a pidfd, without opening one (Linux 6.14's
+// PIDFD_SELF_THREAD_GROUP): nothing to inherit, close or renew after fork.
+constexpr int kPidfdSelf = -10001;
+// Cleared at the first refusal (older kernels: EINVAL, EBADF or ENOSYS).
+std::atomic<bool> g_batch_purge_works{true};
+}  // namespace
+
+void purge_batch(const PurgeRange* ranges, std::size_t count) noexcept {
+  for (; count > kPurgeBatchMax; count -= kPurgeBatchMax, ranges += kPurgeBatchMax)
+    purge_batch(ranges, kPurgeBatchMax);
+  if (count == 0) return;
+  int saved = errno;
+  if (count > 1 && g_batch_purge_works.load(std::memory_order_relaxed)) {
+    iovec vec[kPurgeBatchMax];
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      vec[i] = {ranges[i].start, ranges[i].size};
+      total += ranges[i].size;
+    }
+    long done = ::syscall(SYS_process_madvise, kPidfdSelf, vec, count, MADV_DONTNEED, 0u);
+    if (done == static_cast<long>(total)) {
+      errno = saved;
+      return;
+    }
+    if (done < 0) g_batch_purge_works.store(false, std::memory_order_relaxed);
+    // Refused or cut short: every range one by one (purging twice is harmless).
+  }
+  for (std::size_t i = 0; i < count; ++i) ::madvise(ranges[i].start, ranges[i].size, MADV_DONTNEED);
   errno = saved;
 }
 
