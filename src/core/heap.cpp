@@ -139,8 +139,12 @@ void page_unlink(Heap* heap, Page* page) noexcept {
 void heap_housekeeping(Heap* heap, bool force) noexcept {
   remote_flush_all(heap);
   heap_take_remote(heap);
-  heap_purge_sparse(heap, /*whole_heap=*/force);
-  if (force || heap->trim_request.load(std::memory_order_relaxed)) heap_trim(heap);
+  if (force || heap->trim_request.load(std::memory_order_relaxed)) {
+    // Once a purger round (or at once on bop_collect); alloc_slow also asks
+    // before it takes a new page.
+    heap_purge_sparse(heap, force ? kSparseScanAll : kSparseScanRound);
+    heap_trim(heap);
+  }
   heap_purge(heap, clock_ms32(os::now_ms()), force);
 }
 
@@ -300,6 +304,13 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
       return nullptr;
     }
   }
+  // A page whose memory is not resident (fresh, or purged): the heap's RSS
+  // is about to grow, so first the free OS pages of sparse pages go back.
+  // When a program's sizes shift, its RSS then stays flat instead of
+  // growing by what the old sizes left free.  (Not for a page still
+  // resident: a heap that recycles its pages in a steady state would return
+  // memory only to fault it back in soon after.)
+  if (page->is_zero) heap_purge_sparse(heap, kSparseScanNewPage);
   queue_push_front(queue, page);
   update_direct(heap, cls);
   page_extend(page);

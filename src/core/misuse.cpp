@@ -38,6 +38,15 @@ bool on_free_list(Page* page, const Block* b) noexcept {
   return false;
 }
 
+// The freed key, confirmed on the owner's lists (only the owner may walk
+// them).  A block of a returned OS page reads as zero: no key, so that test
+// comes first.  Out of line: other threads' frees (the common caller) skip it.
+[[gnu::noinline]] void validate_not_free(Page* page, const void* p, const char* what) noexcept {
+  if (block_is_purged(page, p) || (*freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
+                                   on_free_list(page, static_cast<const Block*>(p))))
+    misuse(what, "a freed block (double free or use after free)", p);
+}
+
 void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* what) noexcept {
   Page* page = seg->page_of(p);
   if (!page->in_use) misuse(what, "a block whose page is free (double free?)", p);
@@ -49,12 +58,7 @@ void validate_page_block(Heap* heap, Segment* seg, const void* p, const char* wh
       std::atomic_ref<std::uint32_t>(page->reserved).load(std::memory_order_relaxed);
   if (block_index(page, offset) >= reserved)  // also when offset is not a multiple
     misuse(what, "a pointer into the middle of a block (interior or unaligned)", p);
-  // The freed key, confirmed on the owner's lists (only the owner may walk them).
-  // A block of a returned OS page reads as zero: no key, so test it first.
-  if (seg->owner == heap &&
-      (block_is_purged(page, p) || (*freed_key_slot(const_cast<void*>(p)) == kFreedKey &&
-                                    on_free_list(page, static_cast<const Block*>(p)))))
-    misuse(what, "a freed block (double free or use after free)", p);
+  if (seg->owner == heap) validate_not_free(page, p, what);
 }
 
 }  // namespace

@@ -19,10 +19,6 @@ constexpr unsigned kSparseClasses = kLastSparseClass - kFirstSparseClass + 1;
 static_assert(kClassSize[kFirstSparseClass] == kSparseMinBlock);
 static_assert(class_kind(kLastSparseClass) == SegmentKind::kSmall);
 
-// Pages one heap_purge_sparse call looks at, at most: it runs on every 64th
-// allocation slow path, and a heap may have thousands of pages.
-constexpr unsigned kScanBudget = 256;
-
 constexpr std::size_t kMaxBlocks = (std::size_t{1} << kSmallPageShift) / kSparseMinBlock;
 
 // One bit per block of a page: which blocks are free.
@@ -129,7 +125,7 @@ void purge_sparse_page(Page* page, PurgeBatch& batch) noexcept {
 
 }  // namespace
 
-void heap_purge_sparse(Heap* heap, bool whole_heap) noexcept {
+void heap_purge_sparse(Heap* heap, std::size_t budget) noexcept {
   if constexpr (kChecked) return;  // checked builds verify free blocks' contents: pages stay whole
   PurgeBatch batch;
   unsigned cls = heap->sparse_class;
@@ -139,7 +135,6 @@ void heap_purge_sparse(Heap* heap, bool whole_heap) noexcept {
   Page* page = heap->sparse_page;
   if (page == nullptr || !page->in_use || page->size_class != cls || page->is_full())
     page = heap->classes[cls].first;
-  std::size_t budget = whole_heap ? SIZE_MAX : kScanBudget;
   for (unsigned classes_moved = 0; budget > 0 && classes_moved <= kSparseClasses;) {
     if (page == nullptr) {  // the class's queue ends: the next class
       cls = cls == kLastSparseClass ? kFirstSparseClass : cls + 1;
@@ -147,7 +142,9 @@ void heap_purge_sparse(Heap* heap, bool whole_heap) noexcept {
       ++classes_moved;
       continue;
     }
-    if (page->used <= page->sparse_mark) {
+    // Sparse, and carved whole: a page still growing (blocks are carved
+    // 4 KiB at a time, as the class needs them) would only be refilled.
+    if (page->used <= page->sparse_mark && page->reserved == page->capacity) {
       purge_sparse_page(page, batch);
       // Again only once half of the blocks still in use are gone too: a
       // page is looked at O(log capacity) times as it empties.

@@ -16,6 +16,7 @@
 // free-block checks read every free block).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/config.hpp"
@@ -31,13 +32,16 @@ static_assert(kOsPagesPerSmallPage <= 16, "Page::purged_os_pages has a bit per O
 // The `used` count at or below which a fresh (or refilled) page of
 // `capacity` blocks is sparse enough to look at.
 constexpr std::uint16_t sparse_mark_initial(std::uint32_t capacity) {
-  return static_cast<std::uint16_t>(capacity / 2);
+  return static_cast<std::uint16_t>(capacity / 4);
 }
 
-// Owner only (housekeeping): returns the free OS pages of the heap's sparse
-// pages, looking at a bounded number of pages per call (at all of them
-// with `whole_heap`: bop_collect).
-void heap_purge_sparse(Heap* heap, bool whole_heap) noexcept;
+// Owner only: returns the free OS pages of the heap's sparse pages, looking
+// at `budget` pages of its class queues, from where the last call stopped
+// (so repeated calls sweep the heap).
+inline constexpr std::size_t kSparseScanAll = SIZE_MAX;  // bop_collect
+inline constexpr std::size_t kSparseScanRound = 256;     // a purger round
+inline constexpr std::size_t kSparseScanNewPage = 16;    // before each new page
+void heap_purge_sparse(Heap* heap, std::size_t budget) noexcept;
 
 // Owner only: page's free list is empty; threads the blocks of its returned
 // OS pages onto it.  False if it had none.
