@@ -267,7 +267,10 @@ class Session {
         bad_requests(s, in.u8());
         break;
       case 14:
-        if ((op & 0xF0) == 0xF0) bop_collect();  // rare: returns every free page
+        if ((op & 0xF0) == 0xF0)
+          bop_collect();  // rare: returns every free page
+        else
+          thin(in);
         break;
       case 15:
         if ((op & 0xF0) == 0xF0) {  // rare: the worker exits, its heap is pooled
@@ -373,6 +376,42 @@ class Session {
     s.align = 0;
     s.seed = seed;
     live_bytes_ += size;
+  }
+
+  // A burst of blocks of one size, of the classes whose pages give their
+  // free OS pages back when sparse (src/core/sparse_purge.hpp), freed again
+  // in an order the input picks but for a few survivors, which go to slots
+  // (the model checks them from then on); then maybe bop_collect, which
+  // returns the free OS pages of every sparse page.
+  void thin(Reader& in) {
+    constexpr unsigned kMaxBurst = 32 + 255;
+    std::size_t size = 512 + in.u16() % (8192 - 512 + 1);
+    unsigned count = 32 + in.u8();
+    if (!fits(size * count)) return;
+    void* burst[kMaxBurst];
+    for (unsigned i = 0; i < count; ++i) {
+      burst[i] = bop_alloc(size);
+      check_block(burst[i], size, 0, true);
+    }
+    for (unsigned keep = in.u8() % 5; keep > 0; --keep) {
+      unsigned i = in.u8() % count;
+      if (burst[i] == nullptr) continue;
+      Slot& s = slots_[in.u8() % kSlots];
+      release(s, false);
+      if (!fits(size)) break;
+      adopt_block(s, burst[i], size, 0);
+      burst[i] = nullptr;
+    }
+    // Every block once: a start and an odd stride (count may be even) walk
+    // all indices when the stride is coprime to count; others are swept after.
+    unsigned start = in.u8() % count, stride = 1 + 2 * (in.u8() % 16);
+    for (unsigned n = 0, i = start; n < count; ++n, i = (i + stride) % count) {
+      if (burst[i] != nullptr) bop_dealloc(burst[i]);
+      burst[i] = nullptr;
+    }
+    for (unsigned i = 0; i < count; ++i)
+      if (burst[i] != nullptr) bop_dealloc(burst[i]);
+    if (in.u8() & 1) bop_collect();
   }
 
   // Requests that must fail cleanly, leaving the slot's block as it was.

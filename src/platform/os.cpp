@@ -129,8 +129,30 @@ namespace {
 // The calling process as a pidfd, without opening one (Linux 6.14's
 // PIDFD_SELF_THREAD_GROUP): nothing to inherit, close or renew after fork.
 constexpr int kPidfdSelf = -10001;
-// Cleared at the first refusal (older kernels: EINVAL, EBADF or ENOSYS).
-std::atomic<bool> g_batch_purge_works{true};
+
+enum BatchPurge : int { kBatchUnknown, kBatchWorks, kBatchRefused };
+std::atomic<int> g_batch_purge{kBatchUnknown};
+
+// Whether the process runs under no seccomp filter (/proc/self/status says
+// "Seccomp: 0").  A filter that does not know process_madvise may kill the
+// process instead of failing the call (systemd's SystemCallFilter does by
+// default), so under any filter bop keeps to madvise.
+bool no_seccomp_filter() noexcept {
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[4096];
+  ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  text[n] = '\0';
+  constexpr char kKey[] = "\nSeccomp:\t";
+  for (const char* c = text; *c != '\0'; ++c) {
+    std::size_t i = 0;
+    while (kKey[i] != '\0' && c[i] == kKey[i]) ++i;
+    if (kKey[i] == '\0') return c[i] == '0' && (c[i + 1] == '\n' || c[i + 1] == '\0');
+  }
+  return false;
+}
 }  // namespace
 
 void purge_batch(const PurgeRange* ranges, std::size_t count) noexcept {
@@ -138,7 +160,12 @@ void purge_batch(const PurgeRange* ranges, std::size_t count) noexcept {
     purge_batch(ranges, kPurgeBatchMax);
   if (count == 0) return;
   int saved = errno;
-  if (count > 1 && g_batch_purge_works.load(std::memory_order_relaxed)) {
+  int batch = g_batch_purge.load(std::memory_order_relaxed);
+  if (batch == kBatchUnknown) {
+    batch = no_seccomp_filter() ? kBatchWorks : kBatchRefused;
+    g_batch_purge.store(batch, std::memory_order_relaxed);
+  }
+  if (count > 1 && batch == kBatchWorks) {
     iovec vec[kPurgeBatchMax];
     std::size_t total = 0;
     for (std::size_t i = 0; i < count; ++i) {
@@ -150,7 +177,8 @@ void purge_batch(const PurgeRange* ranges, std::size_t count) noexcept {
       errno = saved;
       return;
     }
-    if (done < 0) g_batch_purge_works.store(false, std::memory_order_relaxed);
+    // Older kernels refuse (EBADF, EINVAL or ENOSYS): never again.
+    if (done < 0) g_batch_purge.store(kBatchRefused, std::memory_order_relaxed);
     // Refused or cut short: every range one by one (purging twice is harmless).
   }
   for (std::size_t i = 0; i < count; ++i) ::madvise(ranges[i].start, ranges[i].size, MADV_DONTNEED);

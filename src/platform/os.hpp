@@ -33,9 +33,9 @@ bool protect_read_write(void* p, std::size_t size) noexcept;
 void purge(void* p, std::size_t size) noexcept;
 
 // purge() of many ranges at once: one process_madvise call where the kernel
-// takes MADV_DONTNEED through it for the calling process (Linux 6.13 and
-// later; a third of the cost of one madvise per range), else one madvise per
-// range.  At most kPurgeBatchMax ranges.
+// takes MADV_DONTNEED through it for the calling process (Linux 6.14 and
+// later; a third of the cost of one madvise per range) and no seccomp filter
+// is installed, else one madvise per range.
 struct PurgeRange {
   void* start;
   std::size_t size;
