@@ -223,3 +223,37 @@ TEST(Threads, QueuePathsTakeBackALoneRemoteBatchAtOnce) {
                         << ": no block of the remote batch back after " << steps << " steps";
   }
 }
+
+// Blocks other threads freed are reused before the owner carves fresh ones:
+// carving a page's never-used blocks while other pages hold free blocks
+// grows the RSS past the live peak (w02_server: 31 -> 25.5 MiB).  The owner
+// fills two pages and starts a third; another thread frees every third
+// block of the first two; the owner's next allocations must come mostly
+// from those freed blocks, not from the third page's uncarved rest.
+TEST(Threads, RemoteFreedBlocksAreReusedBeforeCarving) {
+  constexpr std::size_t kSize = 720;     // class 768: 85 blocks per 64 KiB page
+  constexpr std::size_t kCapacity = 85;  // per page
+  std::vector<void*> blocks(2 * kCapacity + 10), freed, again;
+  std::thread owner([&] {
+    for (void*& p : blocks) {
+      p = bop_alloc(kSize);
+      std::memset(p, 1, kSize);
+    }
+    for (std::size_t i = 0; i < 2 * kCapacity; i += 3) freed.push_back(blocks[i]);
+    std::thread other([&] {
+      for (void* p : freed) bop_dealloc(p);
+    });  // its exit hands the last batch over
+    other.join();
+    for (std::size_t i = 0; i < freed.size(); ++i) again.push_back(bop_alloc(kSize));
+  });
+  owner.join();
+  std::unordered_set<void*> was_freed(freed.begin(), freed.end());
+  std::size_t reused = 0;
+  for (void* p : again) reused += was_freed.count(p);
+  // The third page's current run of carved blocks (4 KiB: 5 blocks) may
+  // come first; everything after it must be a reused block.
+  EXPECT_GE(reused + 8, again.size()) << reused << " of " << again.size() << " reused";
+  for (void* p : again) bop_dealloc(p);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    if (i >= 2 * kCapacity || i % 3 != 0) bop_dealloc(blocks[i]);
+}

@@ -111,18 +111,6 @@ void page_extend(Page* page) noexcept {
   page->fresh_is_zero = page->is_zero;
 }
 
-// Makes page->free non-empty if the page has a block at hand: free, or
-// never used.  Blocks of OS pages it returned while sparse are not at hand
-// (reusing them faults their memory back in): see alloc_slow.
-bool page_refill(Page* page) noexcept {
-  if (page->free != nullptr) return true;
-  if (page->reserved < page->capacity) {
-    page_extend(page);
-    return true;
-  }
-  return false;
-}
-
 void page_unlink(Heap* heap, Page* page) noexcept {
   if (page->is_full()) {
     queue_remove(heap->full, page);
@@ -257,40 +245,60 @@ void* alloc_slow(Heap* heap, std::size_t size, unsigned cls) noexcept {
   }
 
   PageQueue& queue = heap->classes[cls];
-  // Pages whose only free blocks are in OS pages they returned (dormant,
-  // sparse_purge.hpp) go to the back of the queue, behind the pages with
-  // blocks at hand, and wake up only when no page has one: memory already
-  // resident is used before any is faulted back in.  The walk stops at the
-  // first page it moved there.
+  // The page the allocation comes from becomes the class's current page.
+  auto serve_from = [&](Page* page) {
+    if (page != queue.first) {
+      queue_remove(queue, page);
+      queue_push_front(queue, page);
+    }
+    update_direct(heap, cls);
+    return page_pop<kZero>(page, page->free, size);
+  };
+  // The first page with a free block, or never-used blocks to carve, as
+  // long as no page with free blocks waits behind the one that could carve:
+  // carving while other pages hold free blocks (say ones other threads
+  // freed) grows the RSS past the live peak.  So past a carvable page the
+  // walk looks a few pages further for one with a good many free blocks
+  // (not one: pages that got a block back wait at the back, and taking them
+  // one block at a time would send every allocation here).  Then blocks of
+  // OS pages a sparse page returned (sparse_purge.hpp), then a new page.
+  // Pages with no block of any kind go to the full list; pages whose only
+  // free blocks went back to the OS (dormant) to the back of the queue,
+  // where the walk stops.
+  constexpr unsigned kLookPastCarvable = 8;
+  Page* carvable = nullptr;
   Page* dormant = nullptr;
+  unsigned looked_past = 0;
   for (Page* page = queue.first; page != nullptr && page != dormant;) {
     Page* next = page->next;
-    if (page_refill(page)) {
-      if (page != queue.first) {
-        queue_remove(queue, page);
-        queue_push_front(queue, page);
-      }
-      update_direct(heap, cls);
-      return page_pop<kZero>(page, page->free, size);
-    }
-    queue_remove(queue, page);
-    if (page->purged_os_pages != 0) {
+    if (page->free != nullptr) {
+      if (carvable == nullptr) return serve_from(page);
+      std::uint32_t free_blocks = page->reserved - static_cast<std::uint32_t>(page->used);
+      if (free_blocks >= (page->capacity >= 128 ? 16u : page->capacity / 8u + 1u))
+        return serve_from(page);
+    } else if (page->reserved < page->capacity) {
+      if (carvable == nullptr) carvable = page;
+    } else if (page->purged_os_pages != 0) {
+      queue_remove(queue, page);
       queue_push_back(queue, page);
       if (dormant == nullptr) dormant = page;
     } else {
       // No block left: park it on the full list until a free comes back.
+      queue_remove(queue, page);
       page->used |= Page::kFullBit;
       page->sparse_mark = sparse_mark_initial(page->capacity);  // full again: may thin out anew
       queue_push_back(heap->full, page);
     }
+    if (carvable != nullptr && ++looked_past > kLookPastCarvable) break;
     page = next;
+  }
+  if (carvable != nullptr) {
+    page_extend(carvable);
+    return serve_from(carvable);
   }
   if (dormant != nullptr) {
     page_unpurge(dormant);
-    queue_remove(queue, dormant);
-    queue_push_front(queue, dormant);
-    update_direct(heap, cls);
-    return page_pop<kZero>(dormant, dormant->free, size);
+    return serve_from(dormant);
   }
 
   Page* page = page_acquire(heap, cls);
