@@ -143,8 +143,10 @@ void heap_purge_sparse(Heap* heap, std::size_t budget) noexcept {
       continue;
     }
     // Sparse, and carved whole: a page still growing (blocks are carved
-    // 4 KiB at a time, as the class needs them) would only be refilled.
-    if (page->used <= page->sparse_mark && page->reserved == page->capacity) {
+    // 4 KiB at a time, as the class needs them) would only be refilled.  An
+    // empty one is its class's only page, kept on purpose (heap_trim
+    // releases it whole).
+    if (page->used <= page->sparse_mark && page->reserved == page->capacity && page->used != 0) {
       purge_sparse_page(page, batch);
       // Again only once half of the blocks still in use are gone too: a
       // page is looked at O(log capacity) times as it empties.
