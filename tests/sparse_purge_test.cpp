@@ -140,14 +140,21 @@ void ReuseEverything(const SparseHeap& heap) {
   for (std::size_t i = 0; i < 2 * heap.freed.size(); ++i) std::memset(bop_alloc(kBlock), 1, kBlock);
 }
 
+// A freed block of a thinned heap whose memory went back (death tests: a
+// heap without one aborts, which fails the test's message match).
+void* PurgedBlockOrAbort(const SparseHeap& heap) {
+  void* p = heap.purged_block();
+  if (p == nullptr) std::abort();
+  return p;
+}
+
 TEST(SparsePurgeDeathTest, DoubleFreeOfPurgedBlockAbortsAtReuse) {
   SKIP_IF_CHECKED();
   EXPECT_DEATH(
       {
         SparseHeap heap;
-        void* p = heap.purged_block();
-        if (p == nullptr) std::abort();
-        bop_dealloc(p);  // its freed key went with its memory: the free goes through
+        bop_dealloc(
+            PurgedBlockOrAbort(heap));  // its freed key went with its memory: the free goes through
         ReuseEverything(heap);
       },
       "bop: write after free or double free");
@@ -158,9 +165,7 @@ TEST(SparsePurgeDeathTest, WriteAfterFreeIntoPurgedBlockAbortsAtReuse) {
   EXPECT_DEATH(
       {
         SparseHeap heap;
-        auto* p = static_cast<unsigned char*>(heap.purged_block());
-        if (p == nullptr) std::abort();
-        p[3] = 0x5a;
+        static_cast<unsigned char*>(PurgedBlockOrAbort(heap))[3] = 0x5a;
         ReuseEverything(heap);
       },
       "bop: write after free or double free");
@@ -171,9 +176,7 @@ TEST(SparsePurgeDeathTest, UsableSizeOfPurgedBlockAborts) {
   EXPECT_DEATH(
       {
         SparseHeap heap;
-        void* p = heap.purged_block();
-        if (p == nullptr) std::abort();
-        std::printf("%zu\n", bop_malloc_usable_size(p));
+        std::printf("%zu\n", bop_malloc_usable_size(PurgedBlockOrAbort(heap)));
       },
       "bop: malloc_usable_size of a freed block");
 }

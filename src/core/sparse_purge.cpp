@@ -30,9 +30,7 @@ struct BlockSet {
 
 // The OS pages block i of size `size` overlaps, as a bit mask.
 std::uint32_t os_pages_of_block(std::uint32_t i, std::size_t size) {
-  std::size_t first = i * size / kOsPageBytes;
-  std::size_t last = ((i + 1) * size - 1) / kOsPageBytes;
-  return (2u << last) - (1u << first);
+  return os_pages_spanned(i * size, size);
 }
 
 Block* block_at(char* start, std::uint32_t i, std::size_t size) {
@@ -56,7 +54,9 @@ struct PurgeBatch {
 };
 
 // Takes the OS pages of `page` whose blocks are all free off the free list,
-// and queues them to go back to the OS.
+// and queues them to go back to the OS.  The page is carved whole
+// (heap_purge_sparse looks at no other): no block past `reserved` is ever
+// carved into a returned OS page.
 void purge_sparse_page(Page* page, PurgeBatch& batch) noexcept {
   Segment* seg = segment_of_page(page);
   char* start = seg->page_start(page);
@@ -66,7 +66,7 @@ void purge_sparse_page(Page* page, PurgeBatch& batch) noexcept {
   // Free blocks: those on the list, and those of OS pages returned before.
   BlockSet free_blocks;
   for (std::uint32_t i = 0; i < carved; ++i)
-    if (block_is_purged(page, start + i * size)) free_blocks.add(i);
+    if ((os_pages_of_block(i, size) & page->purged_os_pages) != 0) free_blocks.add(i);
   // The list is in free order, all over the page: one cache miss per link,
   // each waiting for the last.  Prefetching every block's first line first
   // (at most kMaxBlocks independent loads, which the CPU overlaps) lets the
@@ -82,13 +82,9 @@ void purge_sparse_page(Page* page, PurgeBatch& batch) noexcept {
     free_blocks.add(i);
   }
 
-  // OS pages whose every block is free.  While the page still has uncarved
-  // blocks, only OS pages wholly before them: page_extend carves the rest.
-  unsigned limit = page->reserved == page->capacity
-                       ? kOsPagesPerSmallPage
-                       : static_cast<unsigned>(carved * size / kOsPageBytes);
+  // OS pages whose every block is free.
   std::uint32_t returned = 0;
-  for (unsigned k = 0; k < limit; ++k) {
+  for (unsigned k = 0; k < kOsPagesPerSmallPage; ++k) {
     if ((page->purged_os_pages >> k) & 1) continue;
     std::uint32_t first = static_cast<std::uint32_t>(k * kOsPageBytes / size);
     std::uint32_t last = static_cast<std::uint32_t>(((k + 1) * kOsPageBytes - 1) / size);

@@ -21,11 +21,12 @@
 
 #include "core/config.hpp"
 #include "core/types.hpp"
+#include "platform/os.hpp"
 
 namespace bop::core {
 
 inline constexpr std::size_t kSparseMinBlock = 512;
-inline constexpr std::size_t kOsPageBytes = 4096;  // os::kPageSize, checked at start-up
+inline constexpr std::size_t kOsPageBytes = os::kPageSize;
 inline constexpr unsigned kOsPagesPerSmallPage = (1u << kSmallPageShift) / kOsPageBytes;
 static_assert(kOsPagesPerSmallPage <= 16, "Page::purged_os_pages has a bit per OS page");
 
@@ -47,6 +48,14 @@ void heap_purge_sparse(Heap* heap, std::size_t budget) noexcept;
 // OS pages onto it.  False if it had none.
 bool page_unpurge(Page* page) noexcept;
 
+// The OS pages of a small page that bytes [offset, offset + size) overlap,
+// as a mask of purged_os_pages bits.
+constexpr std::uint32_t os_pages_spanned(std::size_t offset, std::size_t size) {
+  std::size_t first = offset / kOsPageBytes;
+  std::size_t last = (offset + size - 1) / kOsPageBytes;
+  return (2u << last) - (1u << first);  // bits first..last
+}
+
 // Is block b (on a small page) free because its memory went back to the OS?
 // The misuse checks count such blocks as free.
 inline bool block_is_purged(const Page* page, const void* b) noexcept {
@@ -54,10 +63,7 @@ inline bool block_is_purged(const Page* page, const void* b) noexcept {
   if (mask == 0) return false;
   std::uintptr_t offset =
       reinterpret_cast<std::uintptr_t>(b) & ((std::uintptr_t{1} << kSmallPageShift) - 1);
-  std::uintptr_t first = offset / kOsPageBytes;
-  std::uintptr_t last = (offset + page->block_size - 1) / kOsPageBytes;
-  std::uint32_t span = (2u << last) - (1u << first);  // bits first..last
-  return (span & mask) != 0;
+  return (os_pages_spanned(offset, page->block_size) & mask) != 0;
 }
 
 }  // namespace bop::core

@@ -181,8 +181,8 @@ void purge_batch(const PurgeRange* ranges, std::size_t count) noexcept {
     if (done < 0) g_batch_purge.store(kBatchRefused, std::memory_order_relaxed);
     // Refused or cut short: every range one by one (purging twice is harmless).
   }
-  for (std::size_t i = 0; i < count; ++i) ::madvise(ranges[i].start, ranges[i].size, MADV_DONTNEED);
   errno = saved;
+  for (std::size_t i = 0; i < count; ++i) purge(ranges[i].start, ranges[i].size);
 }
 
 bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) noexcept {
